@@ -1,0 +1,21 @@
+/*
+ * cli - the `pochta` admin command: one function per top-level command.
+ *
+ * main() parses the global `-c CONF` option and dispatches on the first
+ * word to a handler in the table of cli/main.c. Each handler gets the
+ * remaining arguments (argv[0] is the command word) and the config path
+ * (NULL when -c was not given) and returns the process exit status:
+ * 0 success, 1 operation failed, 2 usage or configuration error.
+ */
+#ifndef POCHTA_CLI_CLI_H
+#define POCHTA_CLI_CLI_H
+
+typedef int (*cli_handler)(int argc, char **argv, const char *conf_path);
+
+int cli_init(int argc, char **argv, const char *conf_path);    /* pochta init DIR ... */
+int cli_domain(int argc, char **argv, const char *conf_path);  /* pochta domain add|del|list */
+int cli_user(int argc, char **argv, const char *conf_path);    /* pochta user add|del|list|passwd */
+int cli_alias(int argc, char **argv, const char *conf_path);   /* pochta alias add|del|list */
+int cli_log(int argc, char **argv, const char *conf_path);     /* pochta log ID */
+
+#endif
