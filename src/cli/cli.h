@@ -17,5 +17,10 @@ int cli_domain(int argc, char **argv, const char *conf_path);  /* pochta domain 
 int cli_user(int argc, char **argv, const char *conf_path);    /* pochta user add|del|list|passwd */
 int cli_alias(int argc, char **argv, const char *conf_path);   /* pochta alias add|del|list */
 int cli_log(int argc, char **argv, const char *conf_path);     /* pochta log ID */
+int cli_dns(int argc, char **argv, const char *conf_path);     /* pochta dns NAME [TYPE] */
+int cli_bounce(int argc, char **argv, const char *conf_path);  /* pochta bounce parse [--json] FILE|- */
+int cli_explain(int argc, char **argv, const char *conf_path); /* pochta explain 'REPLY' */
+int cli_spf(int argc, char **argv, const char *conf_path);     /* pochta spf check IP SENDER HELO */
+int cli_dkim(int argc, char **argv, const char *conf_path);    /* pochta dkim keygen|sign|verify */
 
 #endif

@@ -5,6 +5,7 @@
 #include "lib/xalloc.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* buf_init - empty buffer with a hard cap */

@@ -1,0 +1,7 @@
+/*
+ * main - entry point of pochtad (being written).
+ */
+int main(void)
+{
+    return 0;
+}
