@@ -1,0 +1,51 @@
+/*
+ * smtp_server - the SMTP listeners and what every session shares.
+ *
+ * One smtp_server per daemon: it owns the listening sockets, the per-IP
+ * connection counts (RFC 5321 lets a server refuse with 421 when busy),
+ * the TLS context, and the handles sessions use (accounts, queue, DNS).
+ * Each accepted connection becomes an smtp_session (smtp_session.h).
+ *
+ * Limits: cfg->max_connections in total, cfg->max_conn_per_ip per client
+ * address; over either the client gets a 421 4.7.0/4.3.2 and is closed.
+ */
+#ifndef POCHTA_SMTP_SERVER_H
+#define POCHTA_SMTP_SERVER_H
+
+#include <stddef.h>
+
+struct event_base;
+struct evconnlistener;
+struct pochta_config;
+struct accounts;
+struct queue;
+struct dns_resolver;
+typedef struct ssl_ctx_st SSL_CTX;
+
+typedef struct smtp_ip_count smtp_ip_count;
+struct smtp_session;
+
+typedef struct smtp_server {
+    struct event_base *base;
+    const struct pochta_config *cfg;
+    struct accounts *accounts;      /* main-thread handle for RCPT lookups */
+    struct queue *queue;
+    struct dns_resolver *dns;
+    SSL_CTX *tls;                   /* NULL when no certificate is configured */
+    struct evconnlistener *listener;
+    unsigned sessions;              /* open sessions */
+    struct smtp_session *all;       /* every open session, for shutdown */
+    smtp_ip_count *ip_counts;       /* open sessions per client address */
+    unsigned long next_session;     /* for session IDs */
+} smtp_server;
+
+/* smtp_server_start - listen on cfg->smtp_listen; 0 or -1 with err */
+int smtp_server_start(smtp_server *srv, char *err, size_t errlen);
+/* smtp_server_stop - stop listening and end every open session (nothing unacknowledged is kept) */
+void smtp_server_stop(smtp_server *srv);
+
+/* smtp_server_ip_acquire - count a session for ip; 0, or -1 when ip is over its limit */
+int smtp_server_ip_acquire(smtp_server *srv, const char *ip);
+void smtp_server_ip_release(smtp_server *srv, const char *ip);
+
+#endif
