@@ -80,10 +80,16 @@ struct dns_resolver {
     void (*free)(dns_resolver *r);
 };
 
-/* dns_lookup - start a lookup; cb(arg, answer) runs later on the loop. Returns a handle for dns_cancel. */
+/*
+ * dns_lookup - start a lookup; cb(arg, answer) runs later on the loop, exactly
+ * once unless cancelled. Returns a handle for dns_cancel, valid only until
+ * the callback has run: cancelling after that is a caller bug. A resolver
+ * must not be freed from inside one of its callbacks.
+ */
 dns_query *dns_lookup(dns_resolver *r, const char *name, uint16_t type, dns_callback cb, void *arg);
 /* dns_cancel - the callback of q will not run */
 void dns_cancel(dns_resolver *r, dns_query *q);
+/* dns_resolver_free - cancel queries in flight (no callbacks) and free r; NULL is fine */
 void dns_resolver_free(dns_resolver *r);
 
 /* dns_unbound_new - libunbound resolver on base; server is "ADDR:PORT", "ADDR" or NULL (resolv.conf). NULL on failure with err set. */
@@ -98,6 +104,32 @@ dns_resolver *dns_unbound_new(struct event_base *base, const char *server, char 
 dns_resolver *dns_static_new(struct event_base *base);
 void dns_static_add(dns_resolver *r, const char *name, uint16_t type, uint16_t pref, const char *text, size_t len);
 void dns_static_timeout(dns_resolver *r, const char *name);
+
+/*
+ * dns_unbound_set_timeout - per-query deadline in milliseconds for an
+ * unbound resolver (default DNS_DEFAULT_TIMEOUT_MS). At the deadline the
+ * query is cancelled in libunbound and answers DNS_TEMPFAIL, so a dead
+ * server gives a 4xx instead of a hung session. Ignored for other backends.
+ */
+#define DNS_DEFAULT_TIMEOUT_MS 5000
+void dns_unbound_set_timeout(dns_resolver *r, unsigned ms);
+
+/*
+ * dns_lookup_sync - run one lookup to completion by looping on base (for the
+ * CLI and tests: other events on base run meanwhile). Returns the status;
+ * *out (when out is not NULL) receives a copy the caller frees with
+ * dns_answer_free().
+ */
+dns_status dns_lookup_sync(struct event_base *base, dns_resolver *r, const char *name, uint16_t type,
+                           dns_answer **out);
+/* dns_answer_dup - deep copy of an answer (caller frees with dns_answer_free) */
+dns_answer *dns_answer_dup(const dns_answer *a);
+void dns_answer_free(dns_answer *a);
+
+/* dns_type_name - "A", "MX", ... or NULL for a type we do not name */
+const char *dns_type_name(uint16_t type);
+/* dns_type_parse - DNS_T_* for "A", "mx", ...; 0 when unknown */
+uint16_t dns_type_parse(const char *s);
 
 /* dns_status_name - "ok", "nodata", "nxdomain", "tempfail", "permfail" */
 const char *dns_status_name(dns_status st);

@@ -1,0 +1,454 @@
+/*
+ * dkim_parse - the byte-level parts of DKIM shared by verifier and signer
+ * (see dkim_internal.h): header-block splitting (RFC 5322 section 2.2),
+ * tag lists (RFC 6376 section 3.2), simple and relaxed canonicalisation
+ * (section 3.4), picking signed fields bottom-up (section 5.4.2), base64.
+ *
+ * Limits: DKIM_MAX_FIELDS fields, DKIM_MAX_TAGS tags, DKIM_MAX_H names in h=.
+ * Everything works on (pointer, length); nothing needs NUL termination.
+ */
+#include "auth/dkim_internal.h"
+#include "auth/dkim.h"
+
+#include "lib/xalloc.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define IS_WSP(c) ((c) == ' ' || (c) == '\t')
+#define IS_FWS(c) ((c) == ' ' || (c) == '\t' || (c) == '\r' || (c) == '\n')
+
+/* dkim_field_end - end of the field starting at i: after the CRLF not followed by WSP */
+static size_t dkim_field_end(const char *p, size_t len, size_t i)
+{
+    for (;;) {
+        const char *nl = memchr(p + i, '\n', len - i);
+        if (!nl)
+            return len;
+        i = (size_t)(nl - p) + 1;
+        if (i >= len || !IS_WSP(p[i]))
+            return i;
+    }
+}
+
+/* dkim_msg_parse - split msg into header fields and body */
+int dkim_msg_parse(const char *msg, size_t len, dkim_msg *m, char *err, size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    size_t alloc = 0, i = 0;
+    while (i < len) {
+        if (msg[i] == '\r' && i + 1 < len && msg[i + 1] == '\n') {
+            i += 2; /* the empty line: the body follows */
+            m->body = msg + i;
+            m->body_len = len - i;
+            return 0;
+        }
+        if (IS_WSP(msg[i])) {
+            snprintf(err, errlen, "invalid header: bad continuation");
+            goto fail;
+        }
+        size_t end = dkim_field_end(msg, len, i);
+        const char *colon = memchr(msg + i, ':', end - i);
+        size_t nl = 0;
+        while (colon && nl < (size_t)(colon - (msg + i)) && msg[i + nl] > ' ' && msg[i + nl] < 0x7f)
+            nl++;
+        size_t ws = nl;
+        while (colon && ws < (size_t)(colon - (msg + i)) && IS_WSP(msg[i + ws]))
+            ws++;
+        if (!colon || nl == 0 || msg + i + ws != colon) {
+            snprintf(err, errlen, "invalid header: field without name or colon");
+            goto fail;
+        }
+        if (m->nf == DKIM_MAX_FIELDS) {
+            snprintf(err, errlen, "invalid header: more than %d fields", DKIM_MAX_FIELDS);
+            goto fail;
+        }
+        if (m->nf == alloc) {
+            alloc = alloc ? alloc * 2 : 32;
+            m->f = xrealloc(m->f, alloc * sizeof *m->f);
+        }
+        m->f[m->nf++] = (dkim_field){msg + i, end - i, nl};
+        i = end;
+    }
+    m->body = msg + len; /* header only, no body */
+    m->body_len = 0;
+    return 0;
+fail:
+    dkim_msg_free(m);
+    return -1;
+}
+
+/* dkim_msg_free - release the field array */
+void dkim_msg_free(dkim_msg *m)
+{
+    free(m->f);
+    m->f = NULL;
+    m->nf = 0;
+}
+
+/* dkim_field_is - case-insensitive name match */
+int dkim_field_is(const dkim_field *f, const char *name, size_t name_len)
+{
+    return f->name_len == name_len && strncasecmp(f->p, name, name_len) == 0;
+}
+
+/* dkim_tag_name_len - length of a tag-name at p (ALPHA *(ALPHA / DIGIT / "_")), 0 when none */
+static size_t dkim_tag_name_len(const char *p, size_t len)
+{
+    if (len == 0 || !isalpha((unsigned char)p[0]))
+        return 0;
+    size_t n = 1;
+    while (n < len && (isalnum((unsigned char)p[n]) || p[n] == '_'))
+        n++;
+    return n;
+}
+
+/* dkim_tags_parse - tag-list = tag-spec *( ";" tag-spec ) [ ";" ] */
+int dkim_tags_parse(const char *p, size_t len, dkim_taglist *tl)
+{
+    size_t i = 0;
+    tl->n = 0;
+    for (;;) {
+        while (i < len && IS_FWS(p[i]))
+            i++;
+        if (i == len)
+            return 0;
+        size_t nl = dkim_tag_name_len(p + i, len - i);
+        if (nl == 0 || tl->n == DKIM_MAX_TAGS)
+            return -1;
+        dkim_tag *t = &tl->t[tl->n];
+        t->name = p + i;
+        t->name_len = nl;
+        i += nl;
+        while (i < len && IS_FWS(p[i]))
+            i++;
+        if (i == len || p[i] != '=')
+            return -1;
+        i++;
+        while (i < len && IS_FWS(p[i]))
+            i++;
+        t->val = p + i;
+        size_t vend = i;
+        for (; i < len && p[i] != ';'; i++) {
+            unsigned char c = (unsigned char)p[i];
+            if (c >= 0x21 && c <= 0x7e)
+                vend = i + 1;
+            else if (!IS_FWS(c))
+                return -1;
+        }
+        t->val_len = vend - (size_t)(t->val - p);
+        for (size_t k = 0; k < tl->n; k++)
+            if (tl->t[k].name_len == nl && memcmp(tl->t[k].name, t->name, nl) == 0)
+                return -1; /* section 3.2: duplicate tags make the list invalid */
+        tl->n++;
+        if (i == len)
+            return 0;
+        i++; /* the ';' */
+    }
+}
+
+/* dkim_tag_get - find a tag by exact (case-sensitive) name */
+const dkim_tag *dkim_tag_get(const dkim_taglist *tl, const char *name)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < tl->n; i++)
+        if (tl->t[i].name_len == nl && memcmp(tl->t[i].name, name, nl) == 0)
+            return &tl->t[i];
+    return NULL;
+}
+
+/* dkim_tag_eq - exact value comparison */
+int dkim_tag_eq(const dkim_tag *t, const char *s)
+{
+    return t && t->val_len == strlen(s) && memcmp(t->val, s, t->val_len) == 0;
+}
+
+/* dkim_list_has - colon list membership, items trimmed of FWS */
+int dkim_list_has(const char *p, size_t len, const char *item)
+{
+    size_t il = strlen(item), i = 0;
+    while (i <= len) {
+        size_t s = i;
+        while (i < len && p[i] != ':')
+            i++;
+        size_t e = i;
+        while (s < e && IS_FWS(p[s]))
+            s++;
+        while (e > s && IS_FWS(p[e - 1]))
+            e--;
+        if (e - s == il && strncasecmp(p + s, item, il) == 0)
+            return 1;
+        i++;
+    }
+    return 0;
+}
+
+/* dkim_canon_header - section 3.4.1 (simple) and 3.4.2 (relaxed) */
+buf_status dkim_canon_header(int relaxed, const char *p, size_t len, size_t name_len, buf *out)
+{
+    if (!relaxed) {
+        if (buf_append(out, p, len) != BUF_OK)
+            return BUF_TOO_BIG;
+        if (len < 2 || p[len - 2] != '\r' || p[len - 1] != '\n')
+            return buf_append(out, "\r\n", 2);
+        return BUF_OK;
+    }
+    for (size_t i = 0; i < name_len; i++)
+        if (buf_append_char(out, (char)tolower((unsigned char)p[i])) != BUF_OK)
+            return BUF_TOO_BIG;
+    if (buf_append_char(out, ':') != BUF_OK)
+        return BUF_TOO_BIG;
+    const char *colon = memchr(p, ':', len);
+    size_t i = colon ? (size_t)(colon - p) + 1 : len;
+    int pending = 0, started = 0;
+    for (; i < len; i++) {
+        char c = p[i];
+        if (c == '\r' || c == '\n')
+            continue; /* unfold */
+        if (IS_WSP(c)) {
+            pending = started;
+            continue;
+        }
+        if (pending && buf_append_char(out, ' ') != BUF_OK)
+            return BUF_TOO_BIG;
+        pending = 0;
+        started = 1;
+        if (buf_append_char(out, c) != BUF_OK)
+            return BUF_TOO_BIG;
+    }
+    return buf_append(out, "\r\n", 2);
+}
+
+/* dkim_body_relaxed - section 3.4.4: WSP runs to one SP, none at line end, no trailing empty lines */
+static int dkim_body_relaxed(const char *body, size_t len, buf *out)
+{
+    /* the output is never longer than the input plus one CRLF: reserve once, write directly */
+    buf_reset(out);
+    if (buf_append(out, body, len) != BUF_OK || buf_append(out, "\r\n", 2) != BUF_OK)
+        return -1;
+    char *w = out->data;
+    size_t n = 0, keep = 0; /* keep: output length after the last non-empty line */
+    size_t i = 0;
+    while (i < len) {
+        const char *cr = memchr(body + i, '\r', len - i);
+        while (cr && !((size_t)(cr - body) + 1 < len && cr[1] == '\n'))
+            cr = memchr(cr + 1, '\r', len - (size_t)(cr + 1 - body));
+        size_t e = cr ? (size_t)(cr - body) : len;
+        size_t line_start = n;
+        int pending = 0;
+        for (size_t k = i; k < e; k++) {
+            char c = body[k];
+            if (IS_WSP(c)) {
+                pending = 1;
+                continue;
+            }
+            if (pending)
+                w[n++] = ' ';
+            pending = 0;
+            w[n++] = c;
+        }
+        w[n++] = '\r';
+        w[n++] = '\n';
+        if (n - line_start > 2)
+            keep = n;
+        i = e + 2; /* past the CRLF (or past the end for a last line without one) */
+    }
+    out->len = keep;
+    out->data[keep] = '\0';
+    return 0;
+}
+
+/* dkim_body_canon - canonical body for one algorithm */
+int dkim_body_canon(int relaxed, const char *body, size_t len, dkim_body *cb)
+{
+    if (relaxed) {
+        if (dkim_body_relaxed(body, len, &cb->rel) < 0)
+            return -1;
+        cb->p = cb->rel.data;
+        cb->len = cb->rel.len;
+        cb->add_crlf = 0;
+        return 0;
+    }
+    /* section 3.4.3: drop trailing CRLFs, then end with exactly one */
+    size_t n = len;
+    while (n >= 2 && body[n - 2] == '\r' && body[n - 1] == '\n')
+        n -= 2;
+    cb->p = body;
+    cb->len = n;
+    cb->add_crlf = 1;
+    return 0;
+}
+
+/* dkim_body_hash - SHA-256 over the canonical body, cut at limit (l=) */
+int dkim_body_hash(const dkim_body *cb, size_t limit, unsigned char out[32])
+{
+    size_t total = cb->len + (cb->add_crlf ? 2 : 0);
+    if (limit == (size_t)-1)
+        limit = total;
+    if (limit > total)
+        return -1;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md)
+        return -1;
+    size_t first = limit < cb->len ? limit : cb->len;
+    int ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(md, cb->p ? cb->p : "", first) == 1 &&
+             EVP_DigestUpdate(md, "\r\n", limit - first) == 1 && EVP_DigestFinal_ex(md, out, NULL) == 1;
+    EVP_MD_CTX_free(md);
+    return ok ? 0 : -1;
+}
+
+/* dkim_hash_fields - section 5.4.2: each listed name takes the lowest unused field of that name */
+int dkim_hash_fields(EVP_MD_CTX *md, const dkim_msg *m, int relaxed, const char *h, size_t hlen, buf *scratch)
+{
+    unsigned char *used = xcalloc(m->nf ? m->nf : 1, 1);
+    size_t i = 0, names = 0;
+    int rc = -1;
+    while (i <= hlen) {
+        size_t s = i;
+        while (i < hlen && h[i] != ':')
+            i++;
+        size_t e = i++;
+        while (s < e && IS_FWS(h[s]))
+            s++;
+        while (e > s && IS_FWS(h[e - 1]))
+            e--;
+        if (e == s || ++names > DKIM_MAX_H)
+            goto done;
+        for (size_t k = m->nf; k-- > 0;) {
+            if (used[k] || !dkim_field_is(&m->f[k], h + s, e - s))
+                continue;
+            used[k] = 1;
+            buf_reset(scratch);
+            if (dkim_canon_header(relaxed, m->f[k].p, m->f[k].len, m->f[k].name_len, scratch) != BUF_OK ||
+                EVP_DigestUpdate(md, scratch->data, scratch->len) != 1)
+                goto done;
+            break;
+        }
+    }
+    rc = 0;
+done:
+    free(used);
+    return rc;
+}
+
+/* dkim_name_ok - LDH labels (and '_', for selectors and _domainkey), at most 253 bytes */
+int dkim_name_ok(const char *s)
+{
+    size_t label = 0, n = strlen(s);
+    if (n == 0 || n > 253)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '.') {
+            if (label == 0)
+                return 0;
+            label = 0;
+        } else if (isalnum(c) || c == '-' || c == '_') {
+            if (++label > 63)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    return label > 0;
+}
+
+static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* dkim_b64_value - 0..63 for a base64 character, -1 otherwise */
+static int dkim_b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/* dkim_b64_decode - strict base64 (padding optional, nothing after it) with FWS skipped */
+int dkim_b64_decode(const char *p, size_t len, unsigned char *out, size_t outmax, size_t *outlen)
+{
+    unsigned acc = 0;
+    int bits = 0, pad = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (IS_FWS(c))
+            continue;
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        int v = dkim_b64_value(c);
+        if (v < 0 || pad)
+            return -1;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (n == outmax)
+                return -1;
+            out[n++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    if (pad > 2 || bits >= 6 || (pad && (bits / 2) != pad))
+        return -1;
+    *outlen = n;
+    return 0;
+}
+
+/* dkim_b64_encode - standard base64 with padding */
+buf_status dkim_b64_encode(const unsigned char *data, size_t len, buf *out)
+{
+    for (size_t i = 0; i < len; i += 3) {
+        unsigned v = (unsigned)data[i] << 16;
+        size_t rem = len - i;
+        if (rem > 1)
+            v |= (unsigned)data[i + 1] << 8;
+        if (rem > 2)
+            v |= data[i + 2];
+        char q[4] = {b64_alphabet[(v >> 18) & 63], b64_alphabet[(v >> 12) & 63],
+                     rem > 1 ? b64_alphabet[(v >> 6) & 63] : '=', rem > 2 ? b64_alphabet[v & 63] : '='};
+        if (buf_append(out, q, 4) != BUF_OK)
+            return BUF_TOO_BIG;
+    }
+    return BUF_OK;
+}
+
+/* dkim_crlf - bare LF to CRLF (files written on Unix) */
+buf_status dkim_crlf(const char *in, size_t len, buf *out)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (in[i] != '\n' || (i > 0 && in[i - 1] == '\r'))
+            continue;
+        if (buf_append(out, in + start, i - start) != BUF_OK || buf_append(out, "\r\n", 2) != BUF_OK)
+            return BUF_TOO_BIG;
+        start = i + 1;
+    }
+    return buf_append(out, in + start, len - start);
+}
+
+/* dkim_result_name - RFC 8601 result keyword */
+const char *dkim_result_name(dkim_result r)
+{
+    switch (r) {
+    case DKIM_NONE: return "none";
+    case DKIM_PASS: return "pass";
+    case DKIM_FAIL: return "fail";
+    case DKIM_NEUTRAL: return "neutral";
+    case DKIM_TEMPERROR: return "temperror";
+    case DKIM_PERMERROR: return "permerror";
+    }
+    return "permerror";
+}

@@ -1,0 +1,529 @@
+/*
+ * dkim_verify - asynchronous DKIM verification (RFC 6376 section 6, RFC
+ * 8301, RFC 8463). See dkim.h for the API and the result mapping.
+ *
+ * dkim_verify_start does all the work that needs the message: parse each
+ * DKIM-Signature (section 3.5, strictly), check the body hash (so a broken
+ * body costs no DNS query), and compute the SHA-256 of the header hash
+ * input (section 3.7). What is left per signature is the digest, the
+ * decoded b= and the i= domain; then one TXT lookup per signature and, on
+ * its answer, the key record check (section 3.6.1) and one EVP verify.
+ *
+ * Ownership: the dkim_verify handle owns everything; it is freed after done
+ * returns or by dkim_verify_cancel.
+ */
+#include "auth/dkim.h"
+#include "auth/dkim_internal.h"
+
+#include "lib/xalloc.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* DKIM_MAX_SIG_BYTES - largest b= accepted (RSA-8192 is 1024 bytes) */
+#define DKIM_MAX_SIG_BYTES 1024
+/* DKIM_MAX_KEY_BYTES - largest decoded p= accepted (RSA-8192 SPKI is about 1100 bytes) */
+#define DKIM_MAX_KEY_BYTES 2048
+/* DKIM_MIN_RSA_BITS - RFC 8301 section 3.2: shorter RSA keys must not be accepted */
+#define DKIM_MIN_RSA_BITS 1024
+
+typedef enum { ALG_RSA_SHA256 = 1, ALG_ED25519_SHA256 = 2 } dkim_alg;
+
+typedef struct dkim_sig_state {
+    struct dkim_verify *v;
+    dkim_sig_result *res;
+    dkim_alg alg;
+    unsigned char digest[32];    /* SHA-256 of the header hash input */
+    unsigned char *sig;          /* decoded b=, owned */
+    size_t sig_len;
+    dns_query *q;                /* in flight, or NULL */
+} dkim_sig_state;
+
+struct dkim_verify {
+    dns_resolver *r;
+    dkim_done_fn done;
+    void *arg;
+    size_t pending;
+    dkim_results res;
+    dkim_sig_state st[DKIM_MAX_SIGS];
+};
+
+static time_t dkim_now_override;
+
+/* dkim_verify_set_now - fixed clock for tests */
+void dkim_verify_set_now(time_t now)
+{
+    dkim_now_override = now;
+}
+
+/* dkim_set - record a final result and its reason */
+static void dkim_set(dkim_sig_result *r, dkim_result res, const char *reason)
+{
+    r->result = res;
+    snprintf(r->reason, sizeof r->reason, "%s", reason);
+}
+
+/* dkim_copy_tag - copy a tag value into a fixed field (truncating; for reporting only) */
+static void dkim_copy_tag(char *dst, size_t dstlen, const dkim_tag *t)
+{
+    if (!t) {
+        dst[0] = '\0';
+        return;
+    }
+    size_t n = t->val_len < dstlen - 1 ? t->val_len : dstlen - 1;
+    memcpy(dst, t->val, n);
+    dst[n] = '\0';
+}
+
+/* dkim_parse_u64 - decimal up to 20 digits; 0 or -1 */
+static int dkim_parse_u64(const dkim_tag *t, unsigned long long *out)
+{
+    if (t->val_len == 0 || t->val_len > 20)
+        return -1;
+    unsigned long long v = 0;
+    for (size_t i = 0; i < t->val_len; i++) {
+        if (t->val[i] < '0' || t->val[i] > '9')
+            return -1;
+        unsigned d = (unsigned)(t->val[i] - '0');
+        if (v > (~0ULL - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* dkim_auid_ok - section 3.5 i=: its domain must be d= or a subdomain of it */
+static int dkim_auid_ok(const char *auid, const char *d)
+{
+    const char *at = strrchr(auid, '@');
+    if (!at)
+        return 0;
+    const char *dom = at + 1;
+    size_t dl = strlen(dom), l = strlen(d);
+    if (dl == l)
+        return strcasecmp(dom, d) == 0;
+    return dl > l && dom[dl - l - 1] == '.' && strcasecmp(dom + dl - l, d) == 0;
+}
+
+typedef struct dkim_bodies {
+    dkim_body b[2]; /* [0] simple, [1] relaxed */
+    int have[2];
+} dkim_bodies;
+
+/* dkim_check_tags - section 6.1.1 checks that need no DNS; returns the failing result or DKIM_PASS */
+static dkim_result dkim_check_tags(dkim_sig_state *st, const dkim_taglist *tl, int *hrel, int *brel, char *why,
+                                   size_t whylen)
+{
+    dkim_sig_result *r = st->res;
+    const dkim_tag *v = dkim_tag_get(tl, "v"), *a = dkim_tag_get(tl, "a"), *c = dkim_tag_get(tl, "c");
+    const dkim_tag *q = dkim_tag_get(tl, "q"), *h = dkim_tag_get(tl, "h"), *i = dkim_tag_get(tl, "i");
+    const dkim_tag *t = dkim_tag_get(tl, "t"), *x = dkim_tag_get(tl, "x");
+    if (!dkim_tag_eq(v, "1"))
+        return snprintf(why, whylen, "invalid version"), DKIM_PERMERROR;
+    if (!a || !h || !dkim_tag_get(tl, "b") || !dkim_tag_get(tl, "bh") || !r->domain[0] || !r->selector[0])
+        return snprintf(why, whylen, "missing required tag"), DKIM_PERMERROR;
+    if (dkim_tag_eq(a, "rsa-sha256"))
+        st->alg = ALG_RSA_SHA256;
+    else if (dkim_tag_eq(a, "ed25519-sha256"))
+        st->alg = ALG_ED25519_SHA256;
+    else if (dkim_tag_eq(a, "rsa-sha1"))
+        return snprintf(why, whylen, "rsa-sha1 not accepted (RFC 8301)"), DKIM_FAIL;
+    else
+        return snprintf(why, whylen, "unsupported algorithm"), DKIM_PERMERROR;
+    *hrel = *brel = 0;
+    if (c) {
+        const char *slash = memchr(c->val, '/', c->val_len);
+        size_t hl = slash ? (size_t)(slash - c->val) : c->val_len;
+        const char *bp = slash ? slash + 1 : "simple";
+        size_t bl = slash ? c->val_len - hl - 1 : 6;
+        if (hl == 7 && memcmp(c->val, "relaxed", 7) == 0)
+            *hrel = 1;
+        else if (!(hl == 6 && memcmp(c->val, "simple", 6) == 0))
+            return snprintf(why, whylen, "unsupported canonicalization"), DKIM_PERMERROR;
+        if (bl == 7 && memcmp(bp, "relaxed", 7) == 0)
+            *brel = 1;
+        else if (!(bl == 6 && memcmp(bp, "simple", 6) == 0))
+            return snprintf(why, whylen, "unsupported canonicalization"), DKIM_PERMERROR;
+    }
+    if (q && !dkim_list_has(q->val, q->val_len, "dns/txt"))
+        return snprintf(why, whylen, "unsupported query method"), DKIM_PERMERROR;
+    if (!dkim_list_has(h->val, h->val_len, "from"))
+        return snprintf(why, whylen, "From not signed"), DKIM_PERMERROR;
+    if (!dkim_name_ok(r->domain) || !dkim_name_ok(r->selector))
+        return snprintf(why, whylen, "bad d= or s="), DKIM_PERMERROR;
+    if (i && !dkim_auid_ok(r->auid, r->domain))
+        return snprintf(why, whylen, "i= not within d="), DKIM_PERMERROR;
+    unsigned long long tv = 0, xv = 0;
+    if ((t && dkim_parse_u64(t, &tv) < 0) || (x && dkim_parse_u64(x, &xv) < 0))
+        return snprintf(why, whylen, "bad t= or x="), DKIM_PERMERROR;
+    if (t && x && xv < tv)
+        return snprintf(why, whylen, "x= before t="), DKIM_PERMERROR;
+    time_t now = dkim_now_override ? dkim_now_override : time(NULL);
+    if (x && xv < (unsigned long long)now)
+        return snprintf(why, whylen, "signature expired"), DKIM_FAIL;
+    return DKIM_PASS;
+}
+
+/* dkim_hash_sig_field - feed md the DKIM-Signature field itself with b='s value removed, no final CRLF */
+static int dkim_hash_sig_field(EVP_MD_CTX *md, const dkim_field *f, const dkim_tag *b, int hrel, buf *scratch)
+{
+    buf tmp;
+    buf_init(&tmp, f->len);
+    size_t off = (size_t)(b->val - f->p);
+    int rc = -1;
+    if (buf_append(&tmp, f->p, off) != BUF_OK ||
+        buf_append(&tmp, b->val + b->val_len, f->len - off - b->val_len) != BUF_OK)
+        goto done;
+    buf_reset(scratch);
+    if (dkim_canon_header(hrel, tmp.data, tmp.len, f->name_len, scratch) != BUF_OK)
+        goto done;
+    if (EVP_DigestUpdate(md, scratch->data, scratch->len - 2) == 1) /* canon always ends in CRLF */
+        rc = 0;
+done:
+    buf_free(&tmp);
+    return rc;
+}
+
+/* dkim_prepare - parse one signature and do the hashing; DKIM_PASS means "now look up the key" */
+static dkim_result dkim_prepare(dkim_sig_state *st, const dkim_msg *m, const dkim_field *f, dkim_bodies *bodies,
+                                buf *scratch, char *why, size_t whylen)
+{
+    dkim_sig_result *r = st->res;
+    dkim_taglist tl;
+    const char *colon = memchr(f->p, ':', f->len);
+    if (dkim_tags_parse(colon + 1, f->len - (size_t)(colon + 1 - f->p), &tl) < 0)
+        return snprintf(why, whylen, "malformed tag list"), DKIM_PERMERROR;
+    const dkim_tag *b = dkim_tag_get(&tl, "b"), *bh = dkim_tag_get(&tl, "bh"), *l = dkim_tag_get(&tl, "l");
+    const dkim_tag *h = dkim_tag_get(&tl, "h"), *i = dkim_tag_get(&tl, "i");
+    dkim_copy_tag(r->domain, sizeof r->domain, dkim_tag_get(&tl, "d"));
+    dkim_copy_tag(r->selector, sizeof r->selector, dkim_tag_get(&tl, "s"));
+    dkim_copy_tag(r->algo, sizeof r->algo, dkim_tag_get(&tl, "a"));
+    if (i)
+        dkim_copy_tag(r->auid, sizeof r->auid, i);
+    else
+    {
+        size_t n = strlen(r->domain) < sizeof r->auid - 2 ? strlen(r->domain) : sizeof r->auid - 2;
+        r->auid[0] = '@';
+        memcpy(r->auid + 1, r->domain, n);
+        r->auid[n + 1] = '\0';
+    }
+    if (b) {
+        size_t k = 0;
+        for (size_t j = 0; j < b->val_len && k < 12; j++)
+            if (b->val[j] > ' ')
+                r->b_prefix[k++] = b->val[j];
+        r->b_prefix[k] = '\0';
+    }
+    int hrel, brel;
+    dkim_result res = dkim_check_tags(st, &tl, &hrel, &brel, why, whylen);
+    if (res != DKIM_PASS)
+        return res;
+    unsigned char want_bh[64], got_bh[32];
+    size_t bhlen;
+    if (dkim_b64_decode(bh->val, bh->val_len, want_bh, sizeof want_bh, &bhlen) < 0 || bhlen != 32)
+        return snprintf(why, whylen, "bad bh="), DKIM_PERMERROR;
+    st->sig = xmalloc(DKIM_MAX_SIG_BYTES);
+    if (dkim_b64_decode(b->val, b->val_len, st->sig, DKIM_MAX_SIG_BYTES, &st->sig_len) < 0 || st->sig_len == 0)
+        return snprintf(why, whylen, "bad b="), DKIM_PERMERROR;
+    unsigned long long lv = (unsigned long long)-1;
+    if (l && dkim_parse_u64(l, &lv) < 0)
+        return snprintf(why, whylen, "bad l="), DKIM_PERMERROR;
+    if (!bodies->have[brel]) {
+        if (dkim_body_canon(brel, m->body, m->body_len, &bodies->b[brel]) < 0)
+            return snprintf(why, whylen, "body too big"), DKIM_PERMERROR;
+        bodies->have[brel] = 1;
+    }
+    size_t limit = lv > (unsigned long long)SIZE_MAX - 1 ? (size_t)-2 : (size_t)lv;
+    if (!l)
+        limit = (size_t)-1;
+    if (dkim_body_hash(&bodies->b[brel], limit, got_bh) < 0)
+        return snprintf(why, whylen, "l= longer than body"), DKIM_FAIL;
+    if (memcmp(got_bh, want_bh, 32) != 0)
+        return snprintf(why, whylen, "body hash mismatch"), DKIM_FAIL;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+             dkim_hash_fields(md, m, hrel, h->val, h->val_len, scratch) == 0 &&
+             dkim_hash_sig_field(md, f, b, hrel, scratch) == 0 && EVP_DigestFinal_ex(md, st->digest, NULL) == 1;
+    EVP_MD_CTX_free(md);
+    if (!ok)
+        return snprintf(why, whylen, "bad h="), DKIM_PERMERROR;
+    return DKIM_PASS;
+}
+
+/* dkim_decode_key - p= bytes to an EVP key of the type k= names (SPKI or bare PKCS#1 for RSA) */
+static EVP_PKEY *dkim_decode_key(dkim_alg alg, const unsigned char *der, size_t len)
+{
+    if (alg == ALG_ED25519_SHA256)
+        return len == 32 ? EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, der, len) : NULL;
+    const unsigned char *p = der;
+    EVP_PKEY *k = d2i_PUBKEY(NULL, &p, (long)len);
+    if (k && EVP_PKEY_get_base_id(k) != EVP_PKEY_RSA) {
+        EVP_PKEY_free(k);
+        return NULL;
+    }
+    if (!k) {
+        p = der; /* RFC 6376 says RSAPublicKey; deployed keys are SPKI (erratum 3017) */
+        k = d2i_PublicKey(EVP_PKEY_RSA, NULL, &p, (long)len);
+    }
+    return k;
+}
+
+/* DKIM_KEY_CACHE - decoded public keys kept: OpenSSL 3 key decoding costs several
+ * times an RSA verify, and mail from one sender reuses one key */
+#define DKIM_KEY_CACHE 32
+
+typedef struct dkim_cached_key {
+    unsigned char der[DKIM_MAX_KEY_BYTES];
+    size_t len;
+    dkim_alg alg;
+    EVP_PKEY *key; /* owned by the cache (one reference) */
+    unsigned long used;
+} dkim_cached_key;
+
+static dkim_cached_key dkim_cache[DKIM_KEY_CACHE];
+static unsigned long dkim_cache_clock;
+static pthread_mutex_t dkim_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* dkim_key_cached - dkim_decode_key through the cache; the caller owns one reference of the result */
+static EVP_PKEY *dkim_key_cached(dkim_alg alg, const unsigned char *der, size_t len)
+{
+    pthread_mutex_lock(&dkim_cache_lock);
+    dkim_cached_key *victim = &dkim_cache[0];
+    for (size_t i = 0; i < DKIM_KEY_CACHE; i++) {
+        dkim_cached_key *c = &dkim_cache[i];
+        if (c->key && c->alg == alg && c->len == len && memcmp(c->der, der, len) == 0) {
+            c->used = ++dkim_cache_clock;
+            EVP_PKEY *k = EVP_PKEY_up_ref(c->key) == 1 ? c->key : NULL;
+            pthread_mutex_unlock(&dkim_cache_lock);
+            return k;
+        }
+        if (c->used < victim->used)
+            victim = c;
+    }
+    pthread_mutex_unlock(&dkim_cache_lock);
+    EVP_PKEY *k = dkim_decode_key(alg, der, len);
+    if (!k || EVP_PKEY_up_ref(k) != 1)
+        return k;
+    pthread_mutex_lock(&dkim_cache_lock);
+    EVP_PKEY_free(victim->key); /* a racing insert may pick the same slot: last one wins, no leak */
+    memcpy(victim->der, der, len);
+    victim->len = len;
+    victim->alg = alg;
+    victim->key = k;
+    victim->used = ++dkim_cache_clock;
+    pthread_mutex_unlock(&dkim_cache_lock);
+    return k;
+}
+
+/* dkim_key_check - parse one key record (section 3.6.1); DKIM_PASS with *key, or the error */
+static dkim_result dkim_key_check(dkim_sig_state *st, const char *txt, size_t len, EVP_PKEY **key, int *strict,
+                                  char *why, size_t whylen)
+{
+    dkim_taglist tl;
+    *key = NULL;
+    if (dkim_tags_parse(txt, len, &tl) < 0)
+        return snprintf(why, whylen, "malformed key record"), DKIM_PERMERROR;
+    const dkim_tag *v = dkim_tag_get(&tl, "v"), *h = dkim_tag_get(&tl, "h"), *k = dkim_tag_get(&tl, "k");
+    const dkim_tag *s = dkim_tag_get(&tl, "s"), *t = dkim_tag_get(&tl, "t"), *p = dkim_tag_get(&tl, "p");
+    if (v && (v != &tl.t[0] || !dkim_tag_eq(v, "DKIM1")))
+        return snprintf(why, whylen, "bad key record version"), DKIM_PERMERROR;
+    if (!p)
+        return snprintf(why, whylen, "key record without p="), DKIM_PERMERROR;
+    if (p->val_len == 0)
+        return snprintf(why, whylen, "key revoked"), DKIM_PERMERROR;
+    if (h && !dkim_list_has(h->val, h->val_len, "sha256"))
+        return snprintf(why, whylen, "key does not allow sha256"), DKIM_PERMERROR;
+    int want_ed = st->alg == ALG_ED25519_SHA256;
+    if (k && !dkim_tag_eq(k, "rsa") && !dkim_tag_eq(k, "ed25519"))
+        return snprintf(why, whylen, "unknown key type"), DKIM_PERMERROR;
+    if (want_ed != dkim_tag_eq(k, "ed25519"))
+        return snprintf(why, whylen, "key type does not match a="), DKIM_PERMERROR;
+    if (s && !dkim_list_has(s->val, s->val_len, "*") && !dkim_list_has(s->val, s->val_len, "email"))
+        return snprintf(why, whylen, "key not for email"), DKIM_PERMERROR;
+    *strict = t && dkim_list_has(t->val, t->val_len, "s");
+    st->res->testing = t && dkim_list_has(t->val, t->val_len, "y");
+    unsigned char der[DKIM_MAX_KEY_BYTES];
+    size_t dlen;
+    if (dkim_b64_decode(p->val, p->val_len, der, sizeof der, &dlen) < 0)
+        return snprintf(why, whylen, "bad p="), DKIM_PERMERROR;
+    *key = dkim_key_cached(st->alg, der, dlen);
+    if (!*key)
+        return snprintf(why, whylen, "unusable public key"), DKIM_PERMERROR;
+    return DKIM_PASS;
+}
+
+/* dkim_check_sig - the public-key operation over the prepared digest */
+static dkim_result dkim_check_sig(dkim_sig_state *st, EVP_PKEY *key, char *why, size_t whylen)
+{
+    int ok = 0;
+    if (st->alg == ALG_RSA_SHA256) {
+        if (EVP_PKEY_get_bits(key) < DKIM_MIN_RSA_BITS)
+            return snprintf(why, whylen, "RSA key shorter than %d bits (RFC 8301)", DKIM_MIN_RSA_BITS), DKIM_FAIL;
+        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(key, NULL);
+        ok = ctx && EVP_PKEY_verify_init(ctx) == 1 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1 &&
+             EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1 &&
+             EVP_PKEY_verify(ctx, st->sig, st->sig_len, st->digest, sizeof st->digest) == 1;
+        EVP_PKEY_CTX_free(ctx);
+    } else {
+        /* RFC 8463 section 3: PureEdDSA over the SHA-256 of the header hash input */
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        ok = md && EVP_DigestVerifyInit(md, NULL, NULL, NULL, key) == 1 &&
+             EVP_DigestVerify(md, st->sig, st->sig_len, st->digest, sizeof st->digest) == 1;
+        EVP_MD_CTX_free(md);
+    }
+    if (!ok)
+        return snprintf(why, whylen, "signature did not verify"), DKIM_FAIL;
+    return DKIM_PASS;
+}
+
+/* dkim_finish_one - one lookup less; the last one reports and frees */
+static void dkim_finish_one(dkim_verify *v)
+{
+    if (--v->pending > 0)
+        return;
+    v->done(v->arg, &v->res);
+    for (size_t i = 0; i < DKIM_MAX_SIGS; i++)
+        free(v->st[i].sig);
+    free(v);
+}
+
+/* dkim_key_answer - DNS callback: pick the key record matching a= and verify */
+static void dkim_key_answer(void *arg, const dns_answer *ans)
+{
+    dkim_sig_state *st = arg;
+    dkim_sig_result *r = st->res;
+    char why[128] = "";
+    st->q = NULL;
+    if (ans->status == DNS_TEMPFAIL) {
+        dkim_set(r, DKIM_TEMPERROR, "key lookup failed temporarily");
+    } else if (ans->status != DNS_OK || ans->count == 0) {
+        dkim_set(r, DKIM_PERMERROR, ans->status == DNS_PERMFAIL ? "key lookup failed" : "no key record");
+    } else {
+        dkim_result res = DKIM_PERMERROR;
+        EVP_PKEY *key = NULL;
+        int strict = 0;
+        /* several records: use the first that suits a= (section 3.6.2.2 leaves this open) */
+        for (size_t i = 0; i < ans->count && !key; i++) {
+            char w[128];
+            res = dkim_key_check(st, ans->rr[i].text, ans->rr[i].len, &key, &strict, w, sizeof w);
+            if (i == 0 || res == DKIM_PASS)
+                memcpy(why, w, sizeof why);
+        }
+        if (key) {
+            const char *at = strrchr(r->auid, '@');
+            if (strict && strcasecmp(at ? at + 1 : "", r->domain) != 0) {
+                res = DKIM_FAIL;
+                snprintf(why, sizeof why, "key t=s forbids i= subdomain");
+            } else {
+                res = dkim_check_sig(st, key, why, sizeof why);
+            }
+            EVP_PKEY_free(key);
+        }
+        dkim_set(r, res, res == DKIM_PASS ? "" : why);
+    }
+    dkim_finish_one(st->v);
+}
+
+/* dkim_verify_start - hash everything now, then look up the keys */
+dkim_verify *dkim_verify_start(dns_resolver *r, const char *msg, size_t len, dkim_done_fn done, void *arg)
+{
+    dkim_verify *v = xcalloc(1, sizeof *v);
+    v->r = r;
+    v->done = done;
+    v->arg = arg;
+    dkim_msg m;
+    if (len > DKIM_MAX_MSG) {
+        snprintf(v->res.error, sizeof v->res.error, "message too big");
+        goto sync;
+    }
+    if (dkim_msg_parse(msg, len, &m, v->res.error, sizeof v->res.error) < 0)
+        goto sync;
+    dkim_bodies bodies;
+    memset(&bodies, 0, sizeof bodies);
+    buf_init(&bodies.b[0].rel, len + 3);
+    buf_init(&bodies.b[1].rel, len + 3);
+    buf scratch;
+    buf_init(&scratch, len + 3);
+    size_t lookups = 0;
+    for (size_t i = 0; i < m.nf; i++) {
+        if (!dkim_field_is(&m.f[i], "DKIM-Signature", 14))
+            continue;
+        if (v->res.found++ >= DKIM_MAX_SIGS)
+            continue;
+        dkim_sig_state *st = &v->st[v->res.count];
+        st->v = v;
+        st->res = &v->res.sig[v->res.count++];
+        char why[128] = "";
+        dkim_result res = dkim_prepare(st, &m, &m.f[i], &bodies, &scratch, why, sizeof why);
+        if (res == DKIM_PASS)
+            lookups++;
+        else
+            dkim_set(st->res, res, why);
+    }
+    buf_free(&bodies.b[0].rel);
+    buf_free(&bodies.b[1].rel);
+    buf_free(&scratch);
+    dkim_msg_free(&m);
+    if (lookups == 0)
+        goto sync;
+    v->pending = lookups; /* dns.h: no callback runs from inside dns_lookup */
+    for (size_t i = 0; i < v->res.count; i++) {
+        dkim_sig_state *st = &v->st[i];
+        if (st->res->result != DKIM_NONE)
+            continue;
+        char name[600];
+        snprintf(name, sizeof name, "%s._domainkey.%s", st->res->selector, st->res->domain);
+        st->q = dns_lookup(r, name, DNS_T_TXT, dkim_key_answer, st);
+    }
+    return v;
+sync:
+    done(arg, &v->res);
+    for (size_t i = 0; i < DKIM_MAX_SIGS; i++)
+        free(v->st[i].sig);
+    free(v);
+    return NULL;
+}
+
+/* dkim_verify_cancel - stop the lookups, no callback */
+void dkim_verify_cancel(dkim_verify *v)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < v->res.count; i++)
+        if (v->st[i].q)
+            dns_cancel(v->r, v->st[i].q);
+    for (size_t i = 0; i < DKIM_MAX_SIGS; i++)
+        free(v->st[i].sig);
+    free(v);
+}
+
+typedef struct dkim_sync {
+    int done;
+    dkim_results *out;
+} dkim_sync;
+
+/* dkim_sync_done - copy the results for dkim_verify_sync */
+static void dkim_sync_done(void *arg, const dkim_results *res)
+{
+    dkim_sync *s = arg;
+    *s->out = *res;
+    s->done = 1;
+}
+
+/* dkim_verify_sync - run one verification to completion on base */
+void dkim_verify_sync(struct event_base *base, dns_resolver *r, const char *msg, size_t len, dkim_results *out)
+{
+    dkim_sync s = {0, out};
+    memset(out, 0, sizeof *out);
+    dkim_verify_start(r, msg, len, dkim_sync_done, &s);
+    while (!s.done)
+        if (event_base_loop(base, EVLOOP_ONCE) < 0)
+            break;
+}
