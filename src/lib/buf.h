@@ -38,7 +38,7 @@ buf_status buf_append(buf *b, const void *p, size_t n);
 buf_status buf_append_str(buf *b, const char *s);
 buf_status buf_append_char(buf *b, char c);
 buf_status buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-buf_status buf_vprintf(buf *b, const char *fmt, va_list ap);
+buf_status buf_vprintf(buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* buf_cstr - contents as a C string ("" when empty); valid until the next change */
 const char *buf_cstr(const buf *b);
 /* buf_steal - hand the NUL-terminated storage to the caller (who frees it) and empty b */

@@ -74,6 +74,8 @@ void smtp_session_free(smtp_session *s)
     smtp_data_abandon(s);
     smtp_server_ip_release(s->srv, s->ip);
     s->srv->sessions--;
+    if (s->flush_cb)
+        evbuffer_remove_cb_entry(bufferevent_get_output(bufferevent_get_underlying(s->bev)), s->flush_cb);
     bufferevent_free(s->bev);
     free(s->client_name);
     free(s->helo);
@@ -113,6 +115,29 @@ void smtp_session_reply(smtp_session *s, int code, const char *enh, const char *
     va_end(ap);
 }
 
+/* smtp_session_on_raw_drained - the socket under TLS wrote some output */
+static void smtp_session_on_raw_drained(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg)
+{
+    if (evbuffer_get_length(out) == 0)
+        smtp_session_free(arg);
+}
+
+/* smtp_session_free_when_flushed - free now if every reply reached the
+ * socket, else once it has. Under TLS the session's own output drains into
+ * the filter at once, so the raw socket's buffer is what must be empty. */
+static void smtp_session_free_when_flushed(smtp_session *s)
+{
+    if (evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
+        return; /* smtp_session_on_write calls again */
+    struct bufferevent *raw = bufferevent_get_underlying(s->bev);
+    if (!raw || evbuffer_get_length(bufferevent_get_output(raw)) == 0) {
+        smtp_session_free(s);
+        return;
+    }
+    if (!s->flush_cb)
+        s->flush_cb = evbuffer_add_cb(bufferevent_get_output(raw), smtp_session_on_raw_drained, s);
+}
+
 /* smtp_session_close - final reply; the session ends once it is flushed */
 void smtp_session_close(smtp_session *s, int code, const char *enh, const char *fmt, ...)
 {
@@ -122,8 +147,7 @@ void smtp_session_close(smtp_session *s, int code, const char *enh, const char *
     va_end(ap);
     smtp_session_set_state(s, SMTP_STATE_CLOSING);
     bufferevent_disable(s->bev, EV_READ);
-    if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-        smtp_session_free(s);
+    smtp_session_free_when_flushed(s);
 }
 
 /* smtp_session_error - count an error reply; too many close the session */
@@ -149,7 +173,7 @@ static void smtp_session_on_write(struct bufferevent *bev, void *arg)
 {
     smtp_session *s = arg;
     if (s->state == SMTP_STATE_CLOSING)
-        smtp_session_free(s);
+        smtp_session_free_when_flushed(s);
 }
 
 /* smtp_session_on_event - EOF, error or timeout on the connection */

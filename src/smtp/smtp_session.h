@@ -66,6 +66,7 @@ typedef struct smtp_session {
     unsigned long transactions;
     struct dns_query *dns_q;
     struct event *timer;        /* greet pause */
+    struct evbuffer_cb_entry *flush_cb; /* closing under TLS: waits for the raw socket to drain */
 
     /* the current transaction (NULL outside one) */
     struct queue_msg *msg;

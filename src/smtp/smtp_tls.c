@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "lib/log.h"
 
+#include <event2/event.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
@@ -46,6 +47,12 @@ int smtp_tls_start(smtp_session *s)
         log_error(s->id, "event=tls_error error=SSL_new");
         return -1;
     }
+    /* Take the session's callbacks before the filter replaces them on the
+     * underlying connection with its own. */
+    bufferevent_data_cb rd, wr;
+    bufferevent_event_cb ev;
+    void *arg;
+    bufferevent_getcb(s->bev, &rd, &wr, &ev, &arg);
     struct bufferevent *tls = bufferevent_openssl_filter_new(
         s->srv->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
     if (!tls) {
@@ -53,10 +60,6 @@ int smtp_tls_start(smtp_session *s)
         log_error(s->id, "event=tls_error error=filter");
         return -1;
     }
-    bufferevent_data_cb rd, wr;
-    bufferevent_event_cb ev;
-    void *arg;
-    bufferevent_getcb(s->bev, &rd, &wr, &ev, &arg);
     bufferevent_setcb(tls, rd, wr, ev, arg);
     struct timeval idle = {s->srv->cfg->idle_timeout, 0};
     bufferevent_set_timeouts(tls, &idle, &idle);

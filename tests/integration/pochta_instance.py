@@ -143,3 +143,13 @@ class PochtaInstance:
             time.sleep(0.05)
         raise AssertionError(f"{address}: {len(self.messages(address))} messages, wanted {count}\n"
                              + self.read_log()[-4000:])
+
+    def wait_message_matching(self, address, predicate, timeout=30.0):
+        """The first message in ADDRESS's Maildir for which predicate(bytes) holds."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for m in self.messages(address):
+                if predicate(m):
+                    return m
+            time.sleep(0.05)
+        raise AssertionError(f"{address}: no matching message among {self.messages(address)!r}")
