@@ -8,6 +8,7 @@
  */
 #include "deliver/maildir.h"
 #include "lib/buf.h"
+#include "lib/fileio.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -53,12 +54,7 @@ static int maildir_mkdir(const char *dir, const char *parent)
 {
     if (mkdir(dir, 0700) < 0)
         return errno == EEXIST ? 0 : -1;
-    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
+    return fileio_fsync_dir(parent);
 }
 
 /* maildir_prepare - create mail_dir, DOMAIN, LOCAL and cur/new/tmp as needed */
@@ -100,28 +96,13 @@ static void maildir_host(const char *h, char *out, size_t outlen)
     buf_free(&b);
 }
 
-/* maildir_write_all - write n bytes, retrying short writes */
-static int maildir_write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* maildir_write - tmp file with the headers and data, fsync'ed; 0 or -1 with errno */
 static int maildir_write(const char *tmp, const char *hdr, size_t hlen, const char *data, size_t len)
 {
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return -1;
-    if (maildir_write_all(fd, hdr, hlen) < 0 || maildir_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+    if (fileio_write_all(fd, hdr, hlen) < 0 || fileio_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
         int e = errno;
         close(fd);
         unlink(tmp);
@@ -199,14 +180,10 @@ deliver_status maildir_deliver(const char *mail_dir, const char *address, const 
         return DELIVER_TEMPFAIL;
     }
     snprintf(newdir, sizeof newdir, "%s/new", root);
-    int fd = open(newdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) < 0) {
+    if (fileio_fsync_dir(newdir) < 0) {
         /* the file is linked but maybe not durable: retry; a duplicate beats a loss */
         snprintf(err, errlen, "cannot fsync %s: %s", newdir, strerror(errno));
-        if (fd >= 0)
-            close(fd);
         return DELIVER_TEMPFAIL;
     }
-    close(fd);
     return DELIVER_OK;
 }

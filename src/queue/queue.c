@@ -14,6 +14,7 @@
 #include "queue/queue.h"
 #include "config/config.h"
 #include "event/workq.h"
+#include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "queue/queue_file.h"
@@ -149,21 +150,6 @@ static int queue_group_commit(queue *q, queue_job *job)
     return ok ? 0 : -1;
 }
 
-/* queue_write_all - write n bytes, retrying short writes */
-static int queue_write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* queue_write_tmp - write and fsync tmp/ID; 0 or -1 with *op naming the failed step */
 static int queue_write_tmp(const char *path, const queue_msg *m, const char **op)
 {
@@ -183,8 +169,8 @@ static int queue_write_tmp(const char *path, const queue_msg *m, const char **op
     if (fd < 0)
         goto out;
     *op = "write";
-    if (queue_write_all(fd, hdr.data, hdr.len) < 0 || queue_write_all(fd, m->data.data, m->data.len) < 0 ||
-        queue_write_all(fd, trailer, tlen) < 0)
+    if (fileio_write_all(fd, hdr.data, hdr.len) < 0 || fileio_write_all(fd, m->data.data, m->data.len) < 0 ||
+        fileio_write_all(fd, trailer, tlen) < 0)
         goto out;
     *op = "fsync";
     if (fsync(fd) < 0)
@@ -288,7 +274,7 @@ static int queue_mkdirs(const char *dir, char *err, size_t errlen)
             return -1;
         }
     }
-    return queue_fsync_dir(dir) < 0 ? (snprintf(err, errlen, "cannot fsync %s: %s", dir, strerror(errno)), -1) : 0;
+    return fileio_fsync_dir(dir) < 0 ? (snprintf(err, errlen, "cannot fsync %s: %s", dir, strerror(errno)), -1) : 0;
 }
 
 /* queue_sweep_tmp - files in tmp/ were never acknowledged: delete them */

@@ -86,8 +86,6 @@ buf_status queue_state_format(buf *out, const char *payload);
 
 /* queue_read_file - read path whole into out (capped at cap); QUEUE_OK, or TEMPFAIL with errno set (ENOENT: gone) */
 queue_status queue_read_file(const char *path, buf *out, size_t cap);
-/* queue_fsync_dir - fsync a directory by path; 0 or -1 with errno */
-int queue_fsync_dir(const char *dir);
 /* queue_state_append - append one fsync'ed record to dir/state/ID; QUEUE_OK or TEMPFAIL */
 queue_status queue_state_append(const char *queue_dir, const char *id, const char *payload);
 /* queue_load - read active/ID and state/ID; OK, or TEMPFAIL with *gone=1 when the file does not exist */

@@ -8,6 +8,7 @@
  * file's directory entry is fsync'ed too, so "done" survives a crash.
  */
 #include "queue/queue_file.h"
+#include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -47,34 +48,6 @@ queue_status queue_read_file(const char *path, buf *out, size_t cap)
     return QUEUE_OK;
 }
 
-/* queue_fsync_dir - make renames and unlinks in dir durable */
-int queue_fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    errno = e;
-    return rc;
-}
-
-/* queue_write_all - write n bytes, retrying short writes */
-static int queue_write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* queue_state_append - append one record to state/ID and fsync it */
 queue_status queue_state_append(const char *queue_dir, const char *id, const char *payload)
 {
@@ -97,7 +70,7 @@ queue_status queue_state_append(const char *queue_dir, const char *id, const cha
     if (!created && fstat(fd, &sb) == 0 && sb.st_size > 0 && pread(fd, &last, 1, sb.st_size - 1) == 1 &&
         last != '\n')
         buf_append_char(&line, '\n');
-    if (queue_state_format(&line, payload) != BUF_OK || queue_write_all(fd, line.data, line.len) < 0 ||
+    if (queue_state_format(&line, payload) != BUF_OK || fileio_write_all(fd, line.data, line.len) < 0 ||
         fsync(fd) < 0) {
         int e = errno;
         buf_free(&line);
@@ -106,7 +79,7 @@ queue_status queue_state_append(const char *queue_dir, const char *id, const cha
         goto fail;
     }
     buf_free(&line);
-    if (close(fd) < 0 || (created && queue_fsync_dir(dir) < 0))
+    if (close(fd) < 0 || (created && fileio_fsync_dir(dir) < 0))
         goto fail;
     return QUEUE_OK;
 fail:
@@ -158,11 +131,11 @@ queue_status queue_remove(const char *queue_dir, const char *id)
      * message, which queue_open sweeps; the reverse would re-deliver. */
     snprintf(path, sizeof path, "%s/active/%s", queue_dir, id);
     snprintf(dir, sizeof dir, "%s/active", queue_dir);
-    if ((unlink(path) < 0 && errno != ENOENT) || queue_fsync_dir(dir) < 0)
+    if ((unlink(path) < 0 && errno != ENOENT) || fileio_fsync_dir(dir) < 0)
         goto fail;
     snprintf(path, sizeof path, "%s/state/%s", queue_dir, id);
     snprintf(dir, sizeof dir, "%s/state", queue_dir);
-    if ((unlink(path) < 0 && errno != ENOENT) || queue_fsync_dir(dir) < 0)
+    if ((unlink(path) < 0 && errno != ENOENT) || fileio_fsync_dir(dir) < 0)
         goto fail;
     return QUEUE_OK;
 fail:
@@ -182,6 +155,6 @@ void queue_quarantine(const char *queue_dir, const char *id, const char *why)
                   strerror(errno));
         return;
     }
-    queue_fsync_dir(dir);
+    fileio_fsync_dir(dir);
     log_error(id, "event=queue_corrupt action=moved path=%s reason=\"%s\"", to, why);
 }
