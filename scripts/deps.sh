@@ -8,7 +8,7 @@ BUILD="build-essential cmake pkg-config clang libevent-dev libunbound-dev libsql
 libssl-dev libpsl-dev publicsuffix libidn2-dev libcrypt-dev libpcre2-dev libgmime-3.0-dev"
 RUN="openssl sqlite3 ca-certificates"
 TEST="nsd swaks python3 python3-pytest python3-dkim python3-aiosmtpd python3-dnspython python3-yaml dnsutils libnet-ssleay-perl
-fetchmail"
+fetchmail dovecot-core"
 BENCH="postfix procps"
 
 want="$BUILD $RUN $TEST"

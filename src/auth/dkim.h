@@ -148,4 +148,21 @@ void dkim_sign_set_now(time_t now);
 /* dkim_crlf - append in to out with every bare LF turned into CRLF; BUF_TOO_BIG past out's cap */
 buf_status dkim_crlf(const char *in, size_t len, buf *out);
 
+/* --- published key records (for `pochta doctor`) ---------------------------------------------- */
+
+typedef struct dkim_keyrec {
+    dkim_key_type type; /* k= (rsa when absent) */
+    int bits;           /* key size in bits (RSA modulus; 256 for Ed25519) */
+    int testing;        /* t=y */
+    int revoked;        /* empty p= */
+    void *pkey;         /* EVP_PKEY of the public key, owned; NULL on error */
+    char error[128];    /* why the record is unusable */
+} dkim_keyrec;
+
+/* dkim_keyrec_parse - read a key record TXT (section 3.6.1); 0, or -1 with info->error. Free with dkim_keyrec_free. */
+int dkim_keyrec_parse(const char *txt, size_t len, dkim_keyrec *info);
+void dkim_keyrec_free(dkim_keyrec *info);
+/* dkim_keyrec_matches - 1 when key's public half is the one published in info, 0 when not, -1 on error */
+int dkim_keyrec_matches(const dkim_keyrec *info, const dkim_key *key);
+
 #endif

@@ -76,6 +76,9 @@ typedef struct dkim_body {
 
 /* dkim_body_canon - canonicalise body (relaxed or simple) into cb; cb->rel must be buf_init'ed; 0 or -1 past cap */
 int dkim_body_canon(int relaxed, const char *body, size_t len, dkim_body *cb);
+/* dkim_sha256 - SHA-256 fetched once per process (EVP_sha256() in an Init fetches it again each time) */
+const EVP_MD *dkim_sha256(void);
+
 /* dkim_body_hash - SHA-256 of the first limit bytes (all when limit is (size_t)-1); 0 or -1 when limit exceeds the body */
 int dkim_body_hash(const dkim_body *cb, size_t limit, unsigned char out[32]);
 

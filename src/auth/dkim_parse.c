@@ -13,6 +13,7 @@
 #include "lib/xalloc.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,11 +197,14 @@ buf_status dkim_canon_header(int relaxed, const char *p, size_t len, size_t name
             return buf_append(out, "\r\n", 2);
         return BUF_OK;
     }
-    for (size_t i = 0; i < name_len; i++)
-        if (buf_append_char(out, (char)tolower((unsigned char)p[i])) != BUF_OK)
-            return BUF_TOO_BIG;
-    if (buf_append_char(out, ':') != BUF_OK)
+    /* the output is never longer than the field plus ':' and CRLF: reserve once, write directly */
+    size_t start = out->len, n = 0;
+    if (buf_append(out, p, len) != BUF_OK || buf_append(out, ":\r\n", 3) != BUF_OK)
         return BUF_TOO_BIG;
+    char *w = out->data + start;
+    for (size_t i = 0; i < name_len; i++)
+        w[n++] = (char)tolower((unsigned char)p[i]);
+    w[n++] = ':';
     const char *colon = memchr(p, ':', len);
     size_t i = colon ? (size_t)(colon - p) + 1 : len;
     int pending = 0, started = 0;
@@ -212,14 +216,17 @@ buf_status dkim_canon_header(int relaxed, const char *p, size_t len, size_t name
             pending = started;
             continue;
         }
-        if (pending && buf_append_char(out, ' ') != BUF_OK)
-            return BUF_TOO_BIG;
+        if (pending)
+            w[n++] = ' ';
         pending = 0;
         started = 1;
-        if (buf_append_char(out, c) != BUF_OK)
-            return BUF_TOO_BIG;
+        w[n++] = c;
     }
-    return buf_append(out, "\r\n", 2);
+    w[n++] = '\r';
+    w[n++] = '\n';
+    out->len = start + n;
+    out->data[out->len] = '\0';
+    return BUF_OK;
 }
 
 /* dkim_body_relaxed - section 3.4.4: WSP runs to one SP, none at line end, no trailing empty lines */
@@ -282,6 +289,22 @@ int dkim_body_canon(int relaxed, const char *body, size_t len, dkim_body *cb)
     return 0;
 }
 
+static EVP_MD *dkim_sha256_md;
+static pthread_once_t dkim_sha256_once = PTHREAD_ONCE_INIT;
+
+/* dkim_sha256_fetch - explicit fetch from the default library context, kept for the process */
+static void dkim_sha256_fetch(void)
+{
+    dkim_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/* dkim_sha256 - see dkim_internal.h; falls back to EVP_sha256() if the fetch failed */
+const EVP_MD *dkim_sha256(void)
+{
+    pthread_once(&dkim_sha256_once, dkim_sha256_fetch);
+    return dkim_sha256_md ? dkim_sha256_md : EVP_sha256();
+}
+
 /* dkim_body_hash - SHA-256 over the canonical body, cut at limit (l=) */
 int dkim_body_hash(const dkim_body *cb, size_t limit, unsigned char out[32])
 {
@@ -294,7 +317,7 @@ int dkim_body_hash(const dkim_body *cb, size_t limit, unsigned char out[32])
     if (!md)
         return -1;
     size_t first = limit < cb->len ? limit : cb->len;
-    int ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(md, cb->p ? cb->p : "", first) == 1 &&
+    int ok = EVP_DigestInit_ex(md, dkim_sha256(), NULL) == 1 && EVP_DigestUpdate(md, cb->p ? cb->p : "", first) == 1 &&
              EVP_DigestUpdate(md, "\r\n", limit - first) == 1 && EVP_DigestFinal_ex(md, out, NULL) == 1;
     EVP_MD_CTX_free(md);
     return ok ? 0 : -1;
@@ -358,25 +381,28 @@ int dkim_name_ok(const char *s)
 
 static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* dkim_b64_value - 0..63 for a base64 character, -1 otherwise */
-static int dkim_b64_value(unsigned char c)
+/* dkim_b64_table - value+1 of each base64 character (0 = not base64); built once */
+static unsigned char dkim_b64_table[256];
+static pthread_once_t dkim_b64_once = PTHREAD_ONCE_INIT;
+
+/* dkim_b64_init - fill dkim_b64_table from the alphabet */
+static void dkim_b64_init(void)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
+    static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (int i = 0; i < 64; i++)
+        dkim_b64_table[(unsigned char)alpha[i]] = (unsigned char)(i + 1);
+}
+
+/* dkim_b64_value - 0..63 for a base64 character, -1 otherwise (table lookup: keys and b= are decoded per message) */
+static inline int dkim_b64_value(unsigned char c)
+{
+    return (int)dkim_b64_table[c] - 1;
 }
 
 /* dkim_b64_decode - strict base64 (padding optional, nothing after it) with FWS skipped */
 int dkim_b64_decode(const char *p, size_t len, unsigned char *out, size_t outmax, size_t *outlen)
 {
+    pthread_once(&dkim_b64_once, dkim_b64_init);
     unsigned acc = 0;
     int bits = 0, pad = 0;
     size_t n = 0;

@@ -315,7 +315,7 @@ dkim_status dkim_sign(const dkim_key *key, const char *domain, const char *selec
     if (dkim_build_unsigned(key, domain, selector, buf_cstr(&hl), bh, &f) != BUF_OK)
         goto done;
     md = EVP_MD_CTX_new();
-    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+    if (!md || EVP_DigestInit_ex(md, dkim_sha256(), NULL) != 1 ||
         dkim_hash_fields(md, &m, 1, hl.data, hl.len, &scratch) < 0)
         goto done;
     buf_reset(&scratch);

@@ -248,7 +248,7 @@ static dkim_result dkim_prepare(dkim_sig_state *st, const dkim_msg *m, const dki
     if (memcmp(got_bh, want_bh, 32) != 0)
         return snprintf(why, whylen, "body hash mismatch"), DKIM_FAIL;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+    int ok = md && EVP_DigestInit_ex(md, dkim_sha256(), NULL) == 1 &&
              dkim_hash_fields(md, m, hrel, h->val, h->val_len, scratch) == 0 &&
              dkim_hash_sig_field(md, f, b, hrel, scratch) == 0 && EVP_DigestFinal_ex(md, st->digest, NULL) == 1;
     EVP_MD_CTX_free(md);
@@ -276,14 +276,22 @@ static EVP_PKEY *dkim_decode_key(dkim_alg alg, const unsigned char *der, size_t 
 }
 
 /* DKIM_KEY_CACHE - decoded public keys kept: OpenSSL 3 key decoding costs several
- * times an RSA verify, and mail from one sender reuses one key */
+ * times an RSA verify, and mail from one sender reuses one key. Entries are keyed
+ * by the whole key record as published (a hit parses no tags and decodes no base64;
+ * only records that passed every check are kept) and hold, for RSA, a
+ * verify context already set up for PKCS#1 v1.5 with SHA-256: duplicating it is
+ * cheaper than building one per message (provider fetches). */
 #define DKIM_KEY_CACHE 32
+/* DKIM_KEY_TEXT_MAX - longest key record cached (base64 of DKIM_MAX_KEY_BYTES plus tags) */
+#define DKIM_KEY_TEXT_MAX 4096
 
 typedef struct dkim_cached_key {
-    unsigned char der[DKIM_MAX_KEY_BYTES];
+    char text[DKIM_KEY_TEXT_MAX];
     size_t len;
     dkim_alg alg;
-    EVP_PKEY *key; /* owned by the cache (one reference) */
+    EVP_PKEY *key;         /* owned by the cache (one reference) */
+    EVP_PKEY_CTX *vctx;    /* RSA: verify-initialised template, owned; NULL for Ed25519 */
+    int strict, testing;   /* t=s, t=y */
     unsigned long used;
 } dkim_cached_key;
 
@@ -291,43 +299,84 @@ static dkim_cached_key dkim_cache[DKIM_KEY_CACHE];
 static unsigned long dkim_cache_clock;
 static pthread_mutex_t dkim_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* dkim_key_cached - dkim_decode_key through the cache; the caller owns one reference of the result */
-static EVP_PKEY *dkim_key_cached(dkim_alg alg, const unsigned char *der, size_t len)
+/* dkim_rsa_vctx - a verify context for key: PKCS#1 v1.5 padding, SHA-256 digest; NULL on failure */
+static EVP_PKEY_CTX *dkim_rsa_vctx(EVP_PKEY *key)
 {
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(key, NULL);
+    if (ctx && EVP_PKEY_verify_init(ctx) == 1 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1 &&
+        EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1)
+        return ctx;
+    EVP_PKEY_CTX_free(ctx);
+    return NULL;
+}
+
+/* dkim_key_hit - the cached entry for record txt; *key gets a reference, *vctx a duplicate,
+ * flags[0..1] strict and testing; 1 on a hit. Takes the lock. */
+static int dkim_key_hit(dkim_alg alg, const char *txt, size_t len, EVP_PKEY **key, EVP_PKEY_CTX **vctx, int *flags)
+{
+    int hit = 0;
+    *key = NULL;
+    *vctx = NULL;
+    if (len > DKIM_KEY_TEXT_MAX)
+        return 0;
     pthread_mutex_lock(&dkim_cache_lock);
-    dkim_cached_key *victim = &dkim_cache[0];
-    for (size_t i = 0; i < DKIM_KEY_CACHE; i++) {
+    for (size_t i = 0; i < DKIM_KEY_CACHE && !hit; i++) {
         dkim_cached_key *c = &dkim_cache[i];
-        if (c->key && c->alg == alg && c->len == len && memcmp(c->der, der, len) == 0) {
-            c->used = ++dkim_cache_clock;
-            EVP_PKEY *k = EVP_PKEY_up_ref(c->key) == 1 ? c->key : NULL;
-            pthread_mutex_unlock(&dkim_cache_lock);
-            return k;
-        }
-        if (c->used < victim->used)
-            victim = c;
+        if (!c->key || c->alg != alg || c->len != len || memcmp(c->text, txt, len) != 0)
+            continue;
+        c->used = ++dkim_cache_clock;
+        *key = EVP_PKEY_up_ref(c->key) == 1 ? c->key : NULL;
+        *vctx = c->vctx && *key ? EVP_PKEY_CTX_dup(c->vctx) : NULL;
+        flags[0] = c->strict;
+        flags[1] = c->testing;
+        hit = *key != NULL;
     }
     pthread_mutex_unlock(&dkim_cache_lock);
-    EVP_PKEY *k = dkim_decode_key(alg, der, len);
-    if (!k || EVP_PKEY_up_ref(k) != 1)
-        return k;
+    return hit;
+}
+
+/* dkim_key_insert - decode p= and keep the key under record txt; 0 with *key (one reference, the
+ * caller frees; *vctx stays NULL: the caller builds one), or -1 when p= is unusable */
+static int dkim_key_insert(dkim_alg alg, const char *txt, size_t len, const dkim_tag *p, const int *flags,
+                           EVP_PKEY **key)
+{
+    unsigned char der[DKIM_MAX_KEY_BYTES];
+    size_t dlen;
+    if (dkim_b64_decode(p->val, p->val_len, der, sizeof der, &dlen) < 0 || !(*key = dkim_decode_key(alg, der, dlen)))
+        return -1;
+    if (len > DKIM_KEY_TEXT_MAX || EVP_PKEY_up_ref(*key) != 1)
+        return 0;
+    EVP_PKEY_CTX *tmpl = alg == ALG_ED25519_SHA256 ? NULL : dkim_rsa_vctx(*key);
     pthread_mutex_lock(&dkim_cache_lock);
+    dkim_cached_key *victim = &dkim_cache[0];
+    for (size_t i = 1; i < DKIM_KEY_CACHE; i++)
+        if (dkim_cache[i].used < victim->used)
+            victim = &dkim_cache[i];
     EVP_PKEY_free(victim->key); /* a racing insert may pick the same slot: last one wins, no leak */
-    memcpy(victim->der, der, len);
+    EVP_PKEY_CTX_free(victim->vctx);
+    memcpy(victim->text, txt, len);
     victim->len = len;
     victim->alg = alg;
-    victim->key = k;
+    victim->key = *key;
+    victim->vctx = tmpl;
+    victim->strict = flags[0];
+    victim->testing = flags[1];
     victim->used = ++dkim_cache_clock;
     pthread_mutex_unlock(&dkim_cache_lock);
-    return k;
+    return 0;
 }
 
 /* dkim_key_check - parse one key record (section 3.6.1); DKIM_PASS with *key, or the error */
-static dkim_result dkim_key_check(dkim_sig_state *st, const char *txt, size_t len, EVP_PKEY **key, int *strict,
-                                  char *why, size_t whylen)
+static dkim_result dkim_key_check(dkim_sig_state *st, const char *txt, size_t len, EVP_PKEY **key,
+                                  EVP_PKEY_CTX **vctx, int *strict, char *why, size_t whylen)
 {
     dkim_taglist tl;
-    *key = NULL;
+    int flags[2];
+    if (dkim_key_hit(st->alg, txt, len, key, vctx, flags)) {
+        *strict = flags[0];
+        st->res->testing = flags[1];
+        return DKIM_PASS;
+    }
     if (dkim_tags_parse(txt, len, &tl) < 0)
         return snprintf(why, whylen, "malformed key record"), DKIM_PERMERROR;
     const dkim_tag *v = dkim_tag_get(&tl, "v"), *h = dkim_tag_get(&tl, "h"), *k = dkim_tag_get(&tl, "k");
@@ -347,30 +396,24 @@ static dkim_result dkim_key_check(dkim_sig_state *st, const char *txt, size_t le
         return snprintf(why, whylen, "key type does not match a="), DKIM_PERMERROR;
     if (s && !dkim_list_has(s->val, s->val_len, "*") && !dkim_list_has(s->val, s->val_len, "email"))
         return snprintf(why, whylen, "key not for email"), DKIM_PERMERROR;
-    *strict = t && dkim_list_has(t->val, t->val_len, "s");
-    st->res->testing = t && dkim_list_has(t->val, t->val_len, "y");
-    unsigned char der[DKIM_MAX_KEY_BYTES];
-    size_t dlen;
-    if (dkim_b64_decode(p->val, p->val_len, der, sizeof der, &dlen) < 0)
-        return snprintf(why, whylen, "bad p="), DKIM_PERMERROR;
-    *key = dkim_key_cached(st->alg, der, dlen);
-    if (!*key)
-        return snprintf(why, whylen, "unusable public key"), DKIM_PERMERROR;
+    *strict = flags[0] = t && dkim_list_has(t->val, t->val_len, "s");
+    st->res->testing = flags[1] = t && dkim_list_has(t->val, t->val_len, "y");
+    if (dkim_key_insert(st->alg, txt, len, p, flags, key) < 0)
+        return snprintf(why, whylen, "bad p= or unusable public key"), DKIM_PERMERROR;
     return DKIM_PASS;
 }
 
 /* dkim_check_sig - the public-key operation over the prepared digest */
-static dkim_result dkim_check_sig(dkim_sig_state *st, EVP_PKEY *key, char *why, size_t whylen)
+static dkim_result dkim_check_sig(dkim_sig_state *st, EVP_PKEY *key, EVP_PKEY_CTX *vctx, char *why, size_t whylen)
 {
     int ok = 0;
     if (st->alg == ALG_RSA_SHA256) {
         if (EVP_PKEY_get_bits(key) < DKIM_MIN_RSA_BITS)
             return snprintf(why, whylen, "RSA key shorter than %d bits (RFC 8301)", DKIM_MIN_RSA_BITS), DKIM_FAIL;
-        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(key, NULL);
-        ok = ctx && EVP_PKEY_verify_init(ctx) == 1 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1 &&
-             EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1 &&
-             EVP_PKEY_verify(ctx, st->sig, st->sig_len, st->digest, sizeof st->digest) == 1;
-        EVP_PKEY_CTX_free(ctx);
+        EVP_PKEY_CTX *ctx = vctx ? vctx : dkim_rsa_vctx(key);
+        ok = ctx && EVP_PKEY_verify(ctx, st->sig, st->sig_len, st->digest, sizeof st->digest) == 1;
+        if (ctx != vctx)
+            EVP_PKEY_CTX_free(ctx);
     } else {
         /* RFC 8463 section 3: PureEdDSA over the SHA-256 of the header hash input */
         EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -408,11 +451,12 @@ static void dkim_key_answer(void *arg, const dns_answer *ans)
     } else {
         dkim_result res = DKIM_PERMERROR;
         EVP_PKEY *key = NULL;
+        EVP_PKEY_CTX *vctx = NULL;
         int strict = 0;
         /* several records: use the first that suits a= (section 3.6.2.2 leaves this open) */
         for (size_t i = 0; i < ans->count && !key; i++) {
             char w[128];
-            res = dkim_key_check(st, ans->rr[i].text, ans->rr[i].len, &key, &strict, w, sizeof w);
+            res = dkim_key_check(st, ans->rr[i].text, ans->rr[i].len, &key, &vctx, &strict, w, sizeof w);
             if (i == 0 || res == DKIM_PASS)
                 memcpy(why, w, sizeof why);
         }
@@ -422,8 +466,9 @@ static void dkim_key_answer(void *arg, const dns_answer *ans)
                 res = DKIM_FAIL;
                 snprintf(why, sizeof why, "key t=s forbids i= subdomain");
             } else {
-                res = dkim_check_sig(st, key, why, sizeof why);
+                res = dkim_check_sig(st, key, vctx, why, sizeof why);
             }
+            EVP_PKEY_CTX_free(vctx);
             EVP_PKEY_free(key);
         }
         dkim_set(r, res, res == DKIM_PASS ? "" : why);

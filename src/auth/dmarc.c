@@ -118,6 +118,15 @@ static void dmarc_finish(dmarc_lookup *l)
     free(l);
 }
 
+/* dmarc_exist_answer - the From domain's A lookup: NXDOMAIN means np= applies (RFC 9091 2.1) */
+static void dmarc_exist_answer(void *arg, const dns_answer *a)
+{
+    dmarc_lookup *l = arg;
+    l->q = NULL;
+    l->res.from_nxdomain = a->status == DNS_NXDOMAIN;
+    dmarc_finish(l);
+}
+
 /* dmarc_answer - one _dmarc TXT answer */
 static void dmarc_answer(void *arg, const dns_answer *a)
 {
@@ -142,6 +151,10 @@ static void dmarc_answer(void *arg, const dns_answer *a)
             l->res.status = DMARC_LOOKUP_PERMERROR;
         else
             l->res.status = DMARC_LOOKUP_FOUND;
+        if (l->res.status == DMARC_LOOKUP_FOUND && l->at_org) { /* does the From domain exist? (np=) */
+            l->q = dns_lookup(l->r, l->from, DNS_T_A, dmarc_exist_answer, l);
+            return;
+        }
         dmarc_finish(l);
         return;
     }
@@ -241,7 +254,7 @@ void dmarc_evaluate(const char *from_domain, const dmarc_lookup_result *lk, cons
     const dmarc_record *rec = &lk->rec;
     char from[256];
     int is_org = dmarc_lower(from_domain, from, sizeof from) == 0 && strcasecmp(from, lk->policy_domain) == 0;
-    out->policy = is_org ? rec->p : rec->sp;
+    out->policy = is_org ? rec->p : lk->from_nxdomain ? rec->np : rec->sp;
     int temp = 0;
     if (spf) {
         out->aligned_spf = spf->result == DMARC_AUTH_PASS && dmarc_aligned(spf->domain, from_domain, rec->aspf_strict);

@@ -14,8 +14,10 @@
  * never "no policy"; a temperror from SPF or DKIM with nothing aligned
  * passing gives temperror (defer), not fail.
  *
- * Not done: np= is parsed but not applied (it needs a lookup of whether the
- * From domain exists); reports (rua/ruf) are parsed and kept, not sent.
+ * np= (RFC 9091, DMARCbis): when the record came from the organisational
+ * domain, the From domain is looked up (A); NXDOMAIN makes np= the policy
+ * instead of sp= (a DNS failure there counts as "exists": sp=). Reports
+ * (rua/ruf) are parsed and kept, not sent.
  */
 #ifndef POCHTA_AUTH_DMARC_H
 #define POCHTA_AUTH_DMARC_H
@@ -39,7 +41,7 @@ typedef enum {
 typedef struct dmarc_record {
     dmarc_policy p;
     dmarc_policy sp;      /* = p when absent */
-    dmarc_policy np;      /* = sp when absent (DMARCbis; not applied yet) */
+    dmarc_policy np;      /* = sp when absent (RFC 9091: non-existent subdomains) */
     int adkim_strict;     /* adkim=s */
     int aspf_strict;      /* aspf=s */
     unsigned pct;         /* 0..100, default 100 */
@@ -72,6 +74,7 @@ typedef struct dmarc_lookup_result {
     dmarc_lookup_status status;
     dmarc_record rec;             /* valid when FOUND */
     char policy_domain[256];      /* where the record was (or the From domain) */
+    int from_nxdomain;            /* record found at the org domain and the From domain does not exist (np=) */
     char error[128];
 } dmarc_lookup_result;
 

@@ -15,12 +15,16 @@ typedef int (*cli_handler)(int argc, char **argv, const char *conf_path);
 int cli_init(int argc, char **argv, const char *conf_path);    /* pochta init DIR ... */
 int cli_domain(int argc, char **argv, const char *conf_path);  /* pochta domain add|del|list */
 int cli_user(int argc, char **argv, const char *conf_path);    /* pochta user add|del|list|passwd */
+int cli_user_sending(int argc, char **argv, const char *conf_path); /* pochta user identity|sending ... */
+int cli_sendmail(int argc, char **argv, const char *conf_path); /* pochta sendmail [-t] [-i] [-f ADDR] [RCPT...] */
 int cli_alias(int argc, char **argv, const char *conf_path);   /* pochta alias add|del|list */
 int cli_log(int argc, char **argv, const char *conf_path);     /* pochta log ID */
 int cli_dns(int argc, char **argv, const char *conf_path);     /* pochta dns NAME [TYPE] */
 int cli_bounce(int argc, char **argv, const char *conf_path);  /* pochta bounce parse [--json] FILE|- */
 int cli_explain(int argc, char **argv, const char *conf_path); /* pochta explain 'REPLY' */
+int cli_bounces(int argc, char **argv, const char *conf_path); /* pochta bounces list|show|export|clear|collect|check */
 int cli_spf(int argc, char **argv, const char *conf_path);     /* pochta spf check IP SENDER HELO */
 int cli_dkim(int argc, char **argv, const char *conf_path);    /* pochta dkim keygen|sign|verify */
+int cli_doctor(int argc, char **argv, const char *conf_path);  /* pochta doctor DOMAIN | --message FILE */
 
 #endif

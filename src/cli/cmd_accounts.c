@@ -4,6 +4,7 @@
  *
  *   domain add|del DOMAIN, domain list
  *   user add|passwd ADDRESS [--password-file F], user del ADDRESS, user list [DOMAIN]
+ *   user disable|enable ADDRESS, user quota ADDRESS [SIZE|none] [--messages N]
  *   alias add ALIAS TARGET..., alias del ALIAS [TARGET...], alias list
  *
  * Changes take effect in a running pochtad at its next lookup (SQLite WAL).
@@ -13,11 +14,17 @@
 #include "cli/cli.h"
 #include "cli/cli_common.h"
 
+#include "deliver/maildir.h"
+#include "deliver/maildir_quota.h"
+
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DOMAIN_USAGE "domain add|del DOMAIN | domain list"
-#define USER_USAGE "user add|passwd ADDRESS [--password-file F] | user del ADDRESS | user list [DOMAIN]"
+#define USER_USAGE "user add|passwd ADDRESS [--password-file F] | user del ADDRESS | user list [DOMAIN] | " \
+                   "user disable|enable ADDRESS | user quota ADDRESS [SIZE|none] [--messages N]"
 #define ALIAS_USAGE "alias add ALIAS TARGET... | alias del ALIAS [TARGET...] | alias list"
 
 /* print_domain_row - "example.test  2 mailboxes  created 2024-05-01 10:00:00" */
@@ -132,10 +139,97 @@ static int user_set_password(accounts *a, int add, const char *address, const ch
     return cli_status(st, address);
 }
 
+/* user_state - disable or enable a mailbox */
+static int user_state(accounts *a, const char *address, int disable)
+{
+    acct_status st = accounts_user_set_disabled(a, address, disable);
+    if (st == ACCT_INVALID || st == ACCT_NOTFOUND) {
+        cli_err(st == ACCT_INVALID ? "'%s' is not a valid address" : "no mailbox %s", address);
+        return CLI_FAIL;
+    }
+    if (st == ACCT_OK)
+        printf("mailbox %s %s\n", address, disable ? "disabled: mail to it is refused (550 5.2.1) and it "
+               "cannot log in" : "enabled");
+    return cli_status(st, address);
+}
+
+/* user_parse_size - "0", "none", N, Nk, NM, NG (powers of 1024) into *out; -1 when malformed */
+static int user_parse_size(const char *v, long long *out)
+{
+    if (strcmp(v, "none") == 0) {
+        *out = 0;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno || end == v || n < 0)
+        return -1;
+    long long mult = *end == 'k' || *end == 'K' ? 1024LL : *end == 'M' ? 1024LL * 1024
+                   : *end == 'G' ? 1024LL * 1024 * 1024 : 1;
+    if (mult > 1)
+        end++;
+    if (*end || n > (long long)(9e18 / (double)mult))
+        return -1;
+    *out = n * mult;
+    return 0;
+}
+
+/* user_quota_show - limits and the Maildir++ usage of one mailbox */
+static int user_quota_show(accounts *a, const pochta_config *cfg, const char *address)
+{
+    acct_user u;
+    acct_status st = accounts_user_get(a, address, &u);
+    if (st == ACCT_NOTFOUND) {
+        cli_err("no mailbox %s", address);
+        return CLI_FAIL;
+    }
+    if (st != ACCT_OK)
+        return cli_status(st, address);
+    char root[4096];
+    maildir_usage use = {0, 0};
+    if (maildir_path(cfg->mail_dir, address, root, sizeof root) == 0 &&
+        maildir_quota_usage(root, u.quota_bytes, u.quota_messages, &use) < 0) {
+        cli_err("%s: cannot read %s: %s", address, root, strerror(errno));
+        return CLI_FAIL;
+    }
+    char lb[32] = "unlimited", lm[32] = "unlimited";
+    if (u.quota_bytes)
+        snprintf(lb, sizeof lb, "%lld", u.quota_bytes);
+    if (u.quota_messages)
+        snprintf(lm, sizeof lm, "%lld", u.quota_messages);
+    printf("%s: %lld bytes of %s, %lld messages of %s\n", address, use.bytes, lb, use.messages, lm);
+    return CLI_OK;
+}
+
+/* user_quota - `user quota ADDRESS [SIZE|none] [--messages N]`: set, or show without SIZE */
+static int user_quota(accounts *a, const pochta_config *cfg, int argc, char **argv)
+{
+    long long bytes = 0, msgs = 0;
+    if (argc == 3)
+        return user_quota_show(a, cfg, argv[2]);
+    if ((argc != 4 && argc != 6) || user_parse_size(argv[3], &bytes) < 0 ||
+        (argc == 6 && (strcmp(argv[4], "--messages") != 0 || user_parse_size(argv[5], &msgs) < 0)))
+        return cli_usage_err(USER_USAGE);
+    acct_status st = accounts_user_set_quota(a, argv[2], bytes, msgs);
+    if (st == ACCT_INVALID || st == ACCT_NOTFOUND) {
+        cli_err(st == ACCT_INVALID ? "'%s' is not a valid address" : "no mailbox %s", argv[2]);
+        return CLI_FAIL;
+    }
+    if (st != ACCT_OK)
+        return cli_status(st, argv[2]);
+    printf("mailbox %s quota set: %lld bytes, %lld messages (0 = unlimited)\n", argv[2], bytes, msgs);
+    return CLI_OK;
+}
+
 /* user_run - one user subcommand on an open database */
-static int user_run(accounts *a, int argc, char **argv)
+static int user_run(accounts *a, const pochta_config *cfg, int argc, char **argv)
 {
     const char *sub = argv[1];
+    if ((strcmp(sub, "disable") == 0 || strcmp(sub, "enable") == 0) && argc == 3)
+        return user_state(a, argv[2], strcmp(sub, "disable") == 0);
+    if (strcmp(sub, "quota") == 0 && argc >= 3)
+        return user_quota(a, cfg, argc, argv);
     if (strcmp(sub, "list") == 0 && argc <= 3) {
         acct_status st = accounts_list_users(a, argc == 3 ? argv[2] : NULL, print_user_row, NULL);
         if (st == ACCT_INVALID)
@@ -166,13 +260,15 @@ int cli_user(int argc, char **argv, const char *conf_path)
 {
     if (argc < 2)
         return cli_usage_err(USER_USAGE);
+    if (strcmp(argv[1], "identity") == 0 || strcmp(argv[1], "sending") == 0)
+        return cli_user_sending(argc, argv, conf_path); /* cmd_sending.c */
     pochta_config cfg;
     accounts *a;
     int rc = cli_open(conf_path, &cfg, &a);
     if (rc != CLI_OK)
         return rc;
     lower_args(argc < 3 ? argc : 3, argv, 2); /* the address, not a --password-file path */
-    rc = user_run(a, argc, argv);
+    rc = user_run(a, &cfg, argc, argv);
     accounts_close(a);
     config_free(&cfg);
     return rc;

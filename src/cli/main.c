@@ -7,19 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* DEVELOPMENT ONLY: handlers still being written are weak so the command
- * links; main() reports them as unavailable. Removed before release. */
-#pragma weak cli_init
-#pragma weak cli_domain
-#pragma weak cli_user
-#pragma weak cli_alias
-#pragma weak cli_log
-#pragma weak cli_dns
-#pragma weak cli_bounce
-#pragma weak cli_explain
-#pragma weak cli_spf
-#pragma weak cli_dkim
-
 typedef struct cli_command {
     const char *name;
     cli_handler run;
@@ -29,14 +16,19 @@ typedef struct cli_command {
 static const cli_command cli_commands[] = {
     {"init", cli_init, "init DIR --hostname NAME --domain DOMAIN [--smtp A:P] [--submission A:P] [--submissions A:P] [--pop3 A:P] [--dns A:P]"},
     {"domain", cli_domain, "domain add|del DOMAIN | domain list"},
-    {"user", cli_user, "user add|passwd ADDRESS [--password-file F] | user del ADDRESS | user list [DOMAIN]"},
+    {"user", cli_user, "user add|passwd ADDRESS [--password-file F] | user del ADDRESS | user list [DOMAIN] | user disable|enable ADDRESS | user quota ADDRESS [SIZE|none] [--messages N] | "
+                       "user identity add|del USER ADDRESS|@DOMAIN | user identity list [USER] | "
+                       "user sending enable|disable|show USER | user sending limit USER N|default"},
     {"alias", cli_alias, "alias add ALIAS TARGET... | alias del ALIAS [TARGET...] | alias list"},
+    {"sendmail", cli_sendmail, "sendmail [-t] [-i] [-f ADDR] [-F NAME] [-C CONF] [RCPT...] < MESSAGE  (also as a link named sendmail)"},
     {"log", cli_log, "log QUEUE-ID"},
-    {"dns", cli_dns, "dns NAME [TYPE] [--server ADDR:PORT]"},
-    {"bounce", cli_bounce, "bounce parse [--json] FILE|-"},
-    {"explain", cli_explain, "explain [--lang en|ru] 'SMTP REPLY TEXT'"},
-    {"spf", cli_spf, "spf check IP MAIL-FROM HELO [--server ADDR:PORT]"},
+    {"dns", cli_dns, "dns NAME [TYPE] [--server ADDR:PORT] [--timeout MS]"},
+    {"bounce", cli_bounce, "bounce parse [--json] FILE...|-"},
+    {"explain", cli_explain, "explain [--lang en|ru] [--json] 'SMTP REPLY TEXT'"},
+    {"bounces", cli_bounces, "bounces list [--all] | show ADDRESS | export | clear ADDRESS|--all | collect [--rcpt VERP-ADDRESS] FILE|- | check ADDRESS"},
+    {"spf", cli_spf, "spf check IP MAIL-FROM HELO [--server ADDR:PORT] [--zone FILE] [--receiver NAME] [--helo-identity] [--timeout MS] | spf check --batch FILE|-"},
     {"dkim", cli_dkim, "dkim keygen DOMAIN [--selector S] [--type rsa|ed25519] | dkim sign --domain D --selector S [FILE|-] | dkim verify [FILE|-]"},
+    {"doctor", cli_doctor, "doctor DOMAIN [--ip ADDR] [--helo NAME] [--selector S] [--dkim-key FILE] [--json] [--no-smtp] [--smtp-port N] [--server ADDR:PORT] ... | doctor --message FILE [--json]"},
 };
 
 /* cli_usage - print every command's synopsis */
@@ -52,6 +44,9 @@ int main(int argc, char **argv)
 {
     const char *conf = NULL;
     int i = 1;
+    const char *self = strrchr(argv[0], '/');
+    if (strcmp(self ? self + 1 : argv[0], "sendmail") == 0) /* installed as sendmail(1) */
+        return cli_sendmail(argc, argv, NULL);
     while (i < argc && argv[i][0] == '-') {
         if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
             conf = argv[i + 1];
@@ -70,10 +65,6 @@ int main(int argc, char **argv)
         return cli_usage(stderr);
     for (size_t k = 0; k < sizeof cli_commands / sizeof cli_commands[0]; k++)
         if (strcmp(argv[i], cli_commands[k].name) == 0) {
-            if (!cli_commands[k].run) {
-                fprintf(stderr, "pochta: command '%s' is not built yet\n", argv[i]);
-                return 2;
-            }
             return cli_commands[k].run(argc - i, argv + i, conf);
         }
     fprintf(stderr, "pochta: unknown command '%s'\n", argv[i]);

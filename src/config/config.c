@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "config/config_internal.h"
 
+#include "lib/cidr.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -39,9 +40,15 @@ const config_key config_keys[] = {
     {"submission_listen", CK_LISTEN, F(submission_listen), NULL, 0, 0, "ADDR:PORT of STARTTLS submission, or off"},
     {"submissions_listen", CK_LISTEN, F(submissions_listen), NULL, 0, 0, "ADDR:PORT of implicit-TLS submission, or off"},
     {"pop3_listen", CK_LISTEN, F(pop3_listen), NULL, 0, 0, "ADDR:PORT of POP3, or off"},
+    {"pop3s_listen", CK_LISTEN, F(pop3s_listen), NULL, 0, 0, "ADDR:PORT of POP3 over implicit TLS (995-style), or off"},
+    {"pop3_cleartext_login", CK_CHOICE, F(pop3_cleartext_login), "refuse", 0, 0, "POP3 USER/PASS and AUTH before STLS: refuse or allow"},
+    {"pop_before_smtp", CK_DURATION, F(pop_before_smtp), "0", 0, 86400, "a POP3 login lets that IP relay this long (s/m/h/d; 0 = off)"},
+    {"quota_full_reply", CK_CHOICE, F(quota_full_reply), "defer", 0, 0, "full mailbox at RCPT: defer (452 4.2.2) or reject (552 5.2.2)"},
     {"dns_server", CK_LISTEN, F(dns_server), NULL, 0, 0, "ADDR:PORT of a recursive resolver, or system (resolv.conf)"},
+    {"dns_timeout_ms", CK_UINT, F(dns_timeout_ms), "5000", 100, 60000, "deadline of one DNS query in ms; a query past it is a temporary failure (4xx, never 5xx)"},
     {"tls_cert", CK_PATH, F(tls_cert), NULL, 0, 0, "PEM certificate chain; unset = no STARTTLS"},
     {"tls_key", CK_PATH, F(tls_key), NULL, 0, 0, "PEM private key of tls_cert"},
+    {"trusted_networks", CK_NETS, F(trusted_networks), NULL, 0, 0, "networks that may relay without AUTH, e.g. 127.0.0.1/32, ::1 (default none)"},
     {"max_message_size", CK_SIZE, F(max_message_size), "10M", 1024, SIZE_MAX, "largest message accepted (k/M/G)"},
     {"max_recipients", CK_UINT, F(max_recipients), "100", 1, 100000, "recipients per transaction"},
     {"max_errors", CK_UINT, F(max_errors), "10", 1, 1000, "client errors before 421 and close"},
@@ -50,10 +57,50 @@ const config_key config_keys[] = {
     {"max_connections", CK_UINT, F(max_connections), "1000", 1, 1000000, "simultaneous connections, whole server"},
     {"max_conn_per_ip", CK_UINT, F(max_conn_per_ip), "20", 1, 1000000, "simultaneous connections from one IP"},
     {"greet_pause_ms", CK_UINT, F(greet_pause_ms), "0", 0, 60000, "early-talker window before the banner, ms (0 = off)"},
+    {"send_limit_per_day", CK_UINT, F(send_limit_per_day), "500", 0, 100000000, "messages one authenticated user may send per day (0 = no limit)"},
+    {"auth_fail_max_ip", CK_UINT, F(auth_fail_max_ip), "10", 1, 1000000, "failed logins from one IP before AUTH is refused for auth_fail_window"},
+    {"auth_fail_max_user", CK_UINT, F(auth_fail_max_user), "10", 1, 1000000, "failed logins for one account before its AUTH is refused for auth_fail_window"},
+    {"auth_fail_window", CK_DURATION, F(auth_fail_window), "15m", 1, 86400, "how long failed logins are remembered (s/m/h/d)"},
     {"queue_workers", CK_UINT, F(queue_workers), "4", 1, 256, "fsync and delivery worker threads"},
     {"retry_min", CK_DURATION, F(retry_min), "300", 1, 30 * 86400, "first retry after a temporary failure (s/m/h/d)"},
     {"retry_max", CK_DURATION, F(retry_max), "4h", 1, 30 * 86400, "cap of the growing retry interval (s/m/h/d)"},
     {"queue_lifetime", CK_DURATION, F(queue_lifetime), "5d", 60, 60 * 86400, "give up and bounce after (s/m/h/d)"},
+    {"remote_smtp_port", CK_UINT, F(remote_smtp_port), "25", 1, 65535, "TCP port of remote mail servers (25; another value only for tests and smarthost setups)"},
+    {"delay_warning", CK_DURATION, F(delay_warning), "4h", 0, 30 * 86400, "send the sender one \"delayed\" notice (DSN) when a message still waits after this long (0 = never)"},
+    {"dkim_key_dir", CK_PATH, F(dkim_key_dir), NULL, 0, 0, "directory of DKIM signing keys DOMAIN.SELECTOR.pem (as `pochta dkim keygen --out` writes them); default state_dir/dkim"},
+    {"remote_timeout", CK_DURATION, F(remote_timeout), "5m", 1, 3600, "deadline of one connect, read or write in outbound SMTP (s/m/h)"},
+    {"authserv_id", CK_STR, F(authserv_id), NULL, 0, 0, "our name in Authentication-Results (default: hostname)"},
+    {"spf_fail_action", CK_CHOICE, F(spf_fail_action), "reject", 0, 0, "SPF fail at MAIL FROM or HELO: reject (550 5.7.23) or mark (header only)"},
+    {"spf_temperror_action", CK_CHOICE, F(spf_temperror_action), "defer", 0, 0, "SPF DNS error at MAIL FROM: defer (451 4.4.3) or mark"},
+    {"dmarc_policy", CK_CHOICE, F(dmarc_policy), "enforce", 0, 0, "enforce the sender's DMARC p=/sp= (reject, Junk) or monitor (headers and records only)"},
+    {"dmarc_temperror_action", CK_CHOICE, F(dmarc_temperror_action), "defer", 0, 0, "DMARC DNS error at end of data: defer (451 4.4.3) or accept"},
+    {"auth_trusted_forwarders", CK_NETS, F(auth_trusted_forwarders), NULL, 0, 0, "forwarders whose mail SPF/DMARC never refuse (results still recorded), e.g. 192.0.2.0/24"},
+    {"policy_mode", CK_CHOICE, F(policy_mode), "enforce", 0, 0, "envelope policy: enforce, warn (log what would be refused, refuse nothing) or off"},
+    {"policy_connect", CK_TEXT, F(policy_stage[0]), "conn_rate client_ptr client_fcrdns client_dynamic:warn dnsbl", 0, 0, "checks at connect, in order: CHECK[:reject|defer|warn] ... (see pochta.conf(5))"},
+    {"policy_helo", CK_TEXT, F(policy_stage[1]), "helo_syntax helo_fqdn helo_not_self helo_resolves", 0, 0, "checks of the HELO/EHLO name, in order"},
+    {"policy_mail", CK_TEXT, F(policy_stage[2]), "msg_rate sender_fqdn sender_domain own_domain_forgery", 0, 0, "checks of MAIL FROM, in order (connect and HELO refusals are given here too)"},
+    {"policy_rcpt", CK_TEXT, F(policy_stage[3]), "rcpt_fqdn rcpt_rate greylist", 0, 0, "checks of each accepted local recipient, in order"},
+    {"policy_data", CK_TEXT, F(policy_stage[4]), "bounce_multi_rcpt", 0, 0, "checks at DATA/BDAT, in order"},
+    {"policy_whitelist", CK_TEXT, F(policy_whitelist), NULL, 0, 0, "clients (CIDR), domains (client name, HELO, sender domain; .example = subdomains) and sender addresses that skip every check"},
+    {"policy_exempt", CK_TEXT, F(policy_exempt), NULL, 0, 0, "per-check whitelist: CHECK:ENTRY ..., e.g. greylist:192.0.2.0/24 helo_resolves:partner.example"},
+    {"greylist_delay", CK_DURATION, F(greylist_delay), "5m", 0, 86400, "greylisting: a retry is accepted after this (s/m/h/d)"},
+    {"greylist_window", CK_DURATION, F(greylist_window), "2d", 60, 30 * 86400, "greylisting: a retry must come within this after the first attempt"},
+    {"greylist_expire", CK_DURATION, F(greylist_expire), "35d", 60, 365 * 86400, "greylisting: passed senders and known clients are remembered this long since last seen"},
+    {"greylist_auto_whitelist", CK_UINT, F(greylist_auto_whitelist), "5", 0, 1000000, "greylisting: passed triplets after which a client network is never greylisted again (0 = never)"},
+    {"dnsbl_zones", CK_TEXT, F(dnsbl_zones), NULL, 0, 0, "DNS blocklists: ZONE[=CODE|LOW-HIGH...][*WEIGHT] ..., e.g. zen.spamhaus.org=127.0.0.2-127.0.0.11*2 (off when none)"},
+    {"dnsbl_allowlists", CK_TEXT, F(dnsbl_allowlists), NULL, 0, 0, "DNS allowlists: ZONE[=CODES] ...; a listed client skips dnsbl and greylisting"},
+    {"dnsbl_threshold", CK_UINT, F(dnsbl_threshold), "1", 1, 1000, "summed weight of the listing zones that refuses a client"},
+    {"doctor_dnsbl", CK_TEXT, F(doctor_dnsbl), "zen.spamhaus.org bl.spamcop.net b.barracudacentral.org", 0, 0, "IP blocklists pochta doctor checks our server against (none = skip)"},
+    {"doctor_uribl", CK_TEXT, F(doctor_uribl), "dbl.spamhaus.org multi.uribl.com multi.surbl.org", 0, 0, "domain blocklists pochta doctor checks our domain against (none = skip)"},
+    {"rate_connections", CK_UINT, F(rate_connections), "60", 0, 1000000, "connections per client IP per minute, then 421 4.7.0 (0 = no limit; trusted_networks are exempt)"},
+    {"rate_messages", CK_UINT, F(rate_messages), "120", 0, 1000000, "MAIL commands per client IP per minute, then 450 4.7.1 (0 = no limit)"},
+    {"rate_recipients", CK_UINT, F(rate_recipients), "600", 0, 1000000, "accepted recipients per client IP per minute, then 452 4.7.1 (0 = no limit)"},
+    {"bounce_suppress_after", CK_UINT, F(bounce_suppress_after), "3", 1, 1000, "hard bounces before an address is put on the suppression list (userunknown/hostunknown: at the first)"},
+    {"callout_positive_ttl", CK_DURATION, F(callout_positive_ttl), "7d", 60, 365 * 86400, "sender_verify (a policy_mail check, off unless listed): how long an address the sender's MX accepted is remembered"},
+    {"callout_negative_ttl", CK_DURATION, F(callout_negative_ttl), "3h", 60, 30 * 86400, "sender_verify: how long an address the sender's MX refused is remembered"},
+    {"callout_rate", CK_UINT, F(callout_rate), "10", 1, 10000, "sender_verify: probes per sender domain per minute (more are deferred)"},
+    {"callout_timeout", CK_DURATION, F(callout_timeout), "30", 1, 600, "sender_verify: longest probe dialogue (s/m)"},
+    {"callout_port", CK_UINT, F(callout_port), "25", 1, 65535, "sender_verify: TCP port of the sender's MX"},
     {"log", CK_LOG, F(log_syslog), "stderr", 0, 0, "stderr or syslog"},
     {"log_level", CK_LOGLEVEL, F(log_level), "info", 0, 0, "debug, info, warn or error"},
 };
@@ -150,6 +197,38 @@ static const unsigned long long config_size_mult[] = {1024ULL, 1024ULL, 1024ULL 
 static const char config_dur_units[] = "smhd";
 static const unsigned long long config_dur_mult[] = {1, 60, 3600, 86400};
 
+/* Words a CK_CHOICE key accepts, "|"-separated; the first is not special (the row's default is). */
+static const struct {
+    const char *key, *words;
+} config_choices[] = {
+    {"spf_fail_action", "reject|mark"},
+    {"spf_temperror_action", "defer|mark"},
+    {"dmarc_policy", "enforce|monitor"},
+    {"dmarc_temperror_action", "defer|accept"},
+    {"policy_mode", "enforce|warn|off"},
+    {"pop3_cleartext_login", "refuse|allow"},
+    {"quota_full_reply", "defer|reject"},
+};
+
+/* config_choice_ok - whether v is one of the words listed for key name; *words gets the list */
+static int config_choice_ok(const char *name, const char *v, const char **words)
+{
+    size_t n = strlen(v);
+    *words = "";
+    for (size_t i = 0; i < sizeof config_choices / sizeof config_choices[0]; i++) {
+        if (strcmp(config_choices[i].key, name) != 0)
+            continue;
+        *words = config_choices[i].words;
+        for (const char *w = config_choices[i].words; *w;) {
+            size_t wl = strcspn(w, "|");
+            if (wl == n && strncmp(w, v, n) == 0)
+                return 1;
+            w += wl + (w[wl] == '|');
+        }
+    }
+    return 0;
+}
+
 /* config_set - store value v of key k into cfg; NULL or a problem text */
 const char *config_set(pochta_config *cfg, const config_key *k, const char *v, const char *base)
 {
@@ -196,6 +275,32 @@ const char *config_set(pochta_config *cfg, const config_key *k, const char *v, c
             return "bad value: want stderr or syslog";
         *(int *)field = strcmp(v, "syslog") == 0;
         return NULL;
+    case CK_CHOICE: {
+        static char why[160];
+        const char *words;
+        if (!config_choice_ok(k->name, v, &words)) {
+            snprintf(why, sizeof why, "bad value: want one of %s", words);
+            return why;
+        }
+        free(*(char **)field);
+        *(char **)field = xstrdup(v);
+        return NULL;
+    case CK_TEXT:
+        if (config_is_unset(v))
+            return NULL;
+        *(char **)field = xstrdup(v);
+        return NULL;
+    }
+    case CK_NETS: {
+        static char why[160];
+        cidr_list probe;
+        if (config_is_unset(v))
+            return NULL;
+        if (cidr_list_parse(v, &probe, why, sizeof why) < 0)
+            return why;
+        *(char **)field = xstrdup(v);
+        return NULL;
+    }
     case CK_LOGLEVEL:
         for (int i = 0; i < 4; i++)
             if (strcmp(v, config_level_names[i]) == 0) {
@@ -307,8 +412,8 @@ static int config_line_of(const int *lines, const char *name)
     return lines[config_find_key(name) - config_keys];
 }
 
-/* config_check - cross-field rules, after defaults are in */
-static int config_check(pochta_config *cfg, const int *lines, char *err, size_t errlen)
+/* config_check - cross-field rules, after defaults are in (server: also the daemon's file access) */
+static int config_check(pochta_config *cfg, const int *lines, int server, char *err, size_t errlen)
 {
     struct stat st;
     if (!cfg->hostname)
@@ -320,10 +425,10 @@ static int config_check(pochta_config *cfg, const int *lines, char *err, size_t 
         return config_errf(err, errlen, cfg->path, config_line_of(lines, "tls_cert"), "tls_cert without tls_key");
     if (cfg->tls_key && !cfg->tls_cert)
         return config_errf(err, errlen, cfg->path, config_line_of(lines, "tls_key"), "tls_key without tls_cert");
-    if (cfg->tls_cert && access(cfg->tls_cert, R_OK) < 0)
+    if (server && cfg->tls_cert && access(cfg->tls_cert, R_OK) < 0)
         return config_errf(err, errlen, cfg->path, config_line_of(lines, "tls_cert"), "cannot read tls_cert '%s': %s",
                            cfg->tls_cert, strerror(errno));
-    if (cfg->tls_key && access(cfg->tls_key, R_OK) < 0)
+    if (server && cfg->tls_key && access(cfg->tls_key, R_OK) < 0)
         return config_errf(err, errlen, cfg->path, config_line_of(lines, "tls_key"), "cannot read tls_key '%s': %s",
                            cfg->tls_key, strerror(errno));
     if (cfg->retry_min > cfg->retry_max)
@@ -345,7 +450,8 @@ static char *config_base_dir(const char *path)
     return dir;
 }
 
-int config_load(const char *path, pochta_config *cfg, char *err, size_t errlen)
+/* config_load_mode - config_load, with the server-only checks when server is set */
+static int config_load_mode(const char *path, pochta_config *cfg, int server, char *err, size_t errlen)
 {
     int lines[sizeof config_keys / sizeof config_keys[0]] = {0};
     memset(cfg, 0, sizeof *cfg);
@@ -354,7 +460,7 @@ int config_load(const char *path, pochta_config *cfg, char *err, size_t errlen)
     int rc = config_read(cfg, lines, base, err, errlen);
     if (rc == 0) {
         config_defaults(cfg, lines, base);
-        rc = config_check(cfg, lines, err, errlen);
+        rc = config_check(cfg, lines, server, err, errlen);
     }
     free(base);
     if (rc < 0) {
@@ -364,14 +470,33 @@ int config_load(const char *path, pochta_config *cfg, char *err, size_t errlen)
     cfg->queue_dir = xasprintf("%s/queue", cfg->state_dir);
     cfg->mail_dir = xasprintf("%s/mail", cfg->state_dir);
     cfg->db_path = xasprintf("%s/pochta.db", cfg->state_dir);
+    if (!cfg->authserv_id)
+        cfg->authserv_id = xstrdup(cfg->hostname);
     return 0;
+}
+
+int config_load(const char *path, pochta_config *cfg, char *err, size_t errlen)
+{
+    return config_load_mode(path, cfg, 1, err, errlen);
+}
+
+int config_load_client(const char *path, pochta_config *cfg, char *err, size_t errlen)
+{
+    return config_load_mode(path, cfg, 0, err, errlen);
 }
 
 void config_free(pochta_config *cfg)
 {
     char **strs[] = {&cfg->path, &cfg->hostname, &cfg->state_dir, &cfg->queue_dir, &cfg->mail_dir,
                      &cfg->db_path, &cfg->smtp_listen, &cfg->submission_listen, &cfg->submissions_listen,
-                     &cfg->pop3_listen, &cfg->dns_server, &cfg->tls_cert, &cfg->tls_key};
+                     &cfg->pop3_listen, &cfg->dns_server, &cfg->tls_cert, &cfg->tls_key, &cfg->trusted_networks,
+                     &cfg->authserv_id, &cfg->spf_fail_action, &cfg->spf_temperror_action, &cfg->dmarc_policy,
+                     &cfg->dmarc_temperror_action, &cfg->auth_trusted_forwarders,
+                     &cfg->pop3s_listen, &cfg->pop3_cleartext_login, &cfg->quota_full_reply,
+                     &cfg->policy_mode, &cfg->policy_stage[0], &cfg->policy_stage[1], &cfg->policy_stage[2],
+                     &cfg->policy_stage[3], &cfg->policy_stage[4], &cfg->policy_whitelist, &cfg->policy_exempt,
+                     &cfg->dnsbl_zones, &cfg->dnsbl_allowlists,
+                     &cfg->doctor_dnsbl, &cfg->doctor_uribl, &cfg->dkim_key_dir};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         free(*strs[i]);
         *strs[i] = NULL;

@@ -18,6 +18,9 @@ typedef enum {
     CK_DURATION, /* seconds, s/m/h/d suffixes */
     CK_LOG,      /* stderr | syslog */
     CK_LOGLEVEL, /* debug | info | warn | error */
+    CK_NETS,     /* list of ADDR[/BITS] networks (lib/cidr.h), or none */
+    CK_CHOICE,   /* one word of the key's row in config_choices (config.c), kept as text */
+    CK_TEXT,     /* free text checked by its module at start (policy lists), or none */
 } config_key_type;
 
 typedef struct config_key {

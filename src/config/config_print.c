@@ -30,10 +30,13 @@ static const char *config_value(const pochta_config *cfg, const config_key *k, c
     case CK_STR:
     case CK_PATH:
     case CK_LISTEN:
+    case CK_NETS:
+    case CK_CHOICE:
+    case CK_TEXT:
         s = *(char *const *)field;
         if (s)
             return s;
-        return k->type == CK_PATH ? "none" : strcmp(k->name, "dns_server") == 0 ? "system" : "off";
+        return k->type == CK_PATH || k->type == CK_NETS || k->type == CK_TEXT ? "none" : strcmp(k->name, "dns_server") == 0 ? "system" : "off";
     case CK_SIZE: {
         size_t n = *(const size_t *)field;
         static const char units[] = "GMk";
@@ -137,7 +140,8 @@ static void config_render_default(const config_init_opts *o, const char *dir, bu
             buf_printf(b, "%s = %s\n", k->name, v);
         else
             buf_printf(b, "# %s = %s\n", k->name,
-                       k->def ? k->def : k->type == CK_PATH ? "none" : strcmp(k->name, "dns_server") == 0 ? "system" : "off");
+                       k->def ? k->def : k->type == CK_STR ? o->hostname /* authserv_id */
+                       : k->type == CK_PATH || k->type == CK_NETS || k->type == CK_TEXT ? "none" : strcmp(k->name, "dns_server") == 0 ? "system" : "off");
     }
 }
 

@@ -7,18 +7,22 @@
  *
  * main() only wires the parts together in the order a message travels:
  * accounts and message log -> DNS -> queue -> scheduler (delivery) -> SMTP
- * listener; shutdown (SIGTERM/SIGINT) runs the same list backwards so that
+ * listener -> POP3 listener (reading the Maildirs); shutdown (SIGTERM/SIGINT) runs the same list backwards so that
  * every message already acknowledged is on disk and no session is left.
  */
 #include "config/config.h"
 #include "deliver/scheduler.h"
 #include "dns/dns.h"
 #include "lib/log.h"
+#include "policy/policy.h"
+#include "pop3/pop3_server.h"
 #include "queue/queue.h"
+#include "queue/queue_pickup.h"
 #include "smtp/smtp_server.h"
 #include "smtp/smtp_session.h"
 #include "store/accounts.h"
 #include "store/msglog.h"
+#include "store/dmarcstore.h"
 
 #include <event2/event.h>
 #include <openssl/ssl.h>
@@ -34,7 +38,9 @@ typedef struct pochtad {
     dns_resolver *dns;
     queue *queue;
     scheduler *sched;
+    queue_pickup *pickup;  /* mail dropped by `pochta sendmail` */
     smtp_server smtp;
+    pop3_server *pop3;
     struct event *sig_term, *sig_int;
     int msglog_on;
 } pochtad;
@@ -62,6 +68,8 @@ static void pochtad_on_signal(evutil_socket_t sig, short what, void *arg)
     pochtad *d = arg;
     log_info(NULL, "event=stopping signal=%d", (int)sig);
     smtp_server_stop(&d->smtp);
+    pop3_server_stop(d->pop3);
+    d->pop3 = NULL;
     event_base_loopexit(d->base, NULL);
 }
 
@@ -89,25 +97,37 @@ static int pochtad_start(pochtad *d, char *err, size_t errlen)
     if (msglog_start(cfg->db_path, err, errlen) < 0)
         return -1;
     d->msglog_on = 1;
+    if (dmarcstore_start(cfg->db_path, err, errlen) < 0)
+        return -1;
     if (!(d->dns = dns_unbound_new(d->base, cfg->dns_server, err, errlen)))
         return -1;
+    dns_unbound_set_timeout(d->dns, cfg->dns_timeout_ms);
     if (!(d->queue = queue_open(d->base, cfg, pochtad_on_committed, d, err, errlen)))
         return -1;
     if (!(d->sched = scheduler_start(d->base, cfg, err, errlen)))
+        return -1;
+    if (!(d->pickup = queue_pickup_start(d->base, cfg, pochtad_on_committed, d, err, errlen)))
         return -1;
     d->smtp.base = d->base;
     d->smtp.cfg = cfg;
     d->smtp.accounts = d->accounts;
     d->smtp.queue = d->queue;
     d->smtp.dns = d->dns;
+    if (!(d->smtp.policy = policy_engine_new(cfg, d->base, d->dns, d->accounts, err, errlen)))
+        return -1;
     if (cfg->tls_cert && !(d->smtp.tls = smtp_tls_context(cfg->tls_cert, cfg->tls_key, err, errlen)))
         return -1;
-    if (cfg->smtp_listen && smtp_server_start(&d->smtp, err, errlen) < 0)
+    if (cfg->pop_before_smtp > 0) { /* POP-before-SMTP: a recent POP3 login may relay */
+        d->smtp.relay_hook = pop3_relay_hook;
+        d->smtp.relay_hook_arg = d->accounts;
+    }
+    /* port 25 and the submission services (587, 465) share one server */
+    if ((cfg->smtp_listen || cfg->submission_listen || cfg->submissions_listen) &&
+        smtp_server_start(&d->smtp, err, errlen) < 0)
         return -1;
-    /* Services of later releases: say plainly that they are not served yet. */
-    if (cfg->submission_listen || cfg->submissions_listen || cfg->pop3_listen)
-        log_warn(NULL, "event=not_served services=submission,submissions,pop3 reason=\"not in this "
-                 "version; the settings are kept for a later release\"");
+    if ((cfg->pop3_listen || cfg->pop3s_listen) &&
+        !(d->pop3 = pop3_server_start(d->base, cfg, d->smtp.tls, err, errlen)))
+        return -1;
     d->sig_term = evsignal_new(d->base, SIGTERM, pochtad_on_signal, d);
     d->sig_int = evsignal_new(d->base, SIGINT, pochtad_on_signal, d);
     event_add(d->sig_term, NULL);
@@ -119,6 +139,12 @@ static int pochtad_start(pochtad *d, char *err, size_t errlen)
 static void pochtad_stop(pochtad *d)
 {
     smtp_server_stop(&d->smtp);
+    policy_engine_free(d->smtp.policy); /* after the sessions that used it */
+    d->smtp.policy = NULL;
+    pop3_server_stop(d->pop3);
+    d->pop3 = NULL;
+    queue_pickup_stop(d->pickup); /* before the queue and the scheduler it feeds */
+    d->pickup = NULL;
     if (d->queue)
         queue_close(d->queue); /* finishes writes in flight */
     if (d->sched)
@@ -131,6 +157,7 @@ static void pochtad_stop(pochtad *d)
         event_free(d->sig_term);
     if (d->sig_int)
         event_free(d->sig_int);
+    dmarcstore_stop(); /* after the SMTP server: no session adds rows any more */
     if (d->msglog_on)
         msglog_stop();
     if (d->accounts)
@@ -163,6 +190,11 @@ int main(int argc, char **argv)
     char err[512];
     if (config_load(conf, &d.cfg, err, sizeof err) < 0) {
         fprintf(stderr, "pochtad: %s\n", err);
+        return 2;
+    }
+    if (check_only && policy_conf_check(&d.cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "pochtad: %s: %s\n", conf, err);
+        config_free(&d.cfg);
         return 2;
     }
     if (check_only) {

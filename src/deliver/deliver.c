@@ -14,7 +14,10 @@
  */
 #include "deliver/deliver.h"
 #include "config/config.h"
+#include "deliver/dsn.h"
 #include "deliver/maildir.h"
+#include "deliver/maildir_quota.h"
+#include "deliver/remote.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "queue/queue_file.h"
@@ -25,8 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#define DELIVER_REMOTE_REASON "remote delivery is not available yet"
 
 typedef enum { PART_DONE, PART_DEFERRED, PART_BOUNCED } part_outcome;
 
@@ -52,9 +53,9 @@ unsigned deliver_backoff(const pochta_config *cfg, unsigned attempts)
     return d < max ? d : max;
 }
 
-/* deliver_bounce - a recipient is final and undelivered: log it (DSN hooks in here later) */
-void deliver_bounce(const queue_msg *m, const char *orig_to, const char *to, const char *status,
-                    const char *reason)
+/* deliver_bounce - a recipient is final and undelivered: log it and queue a DSN to the sender */
+void deliver_bounce(const pochta_config *cfg, const queue_msg *m, const char *orig_to, const char *to,
+                    const char *status, const char *reason)
 {
     char q[600];
     log_quote(q, sizeof q, reason, strlen(reason));
@@ -63,6 +64,7 @@ void deliver_bounce(const queue_msg *m, const char *orig_to, const char *to, con
                      status, m->sender, q);
     else
         msglog_event(m->id, "bounced", "to=<%s> status=%s from=<%s> reason=%s", to, status, m->sender, q);
+    dsn_failed(cfg, m, orig_to, to, status, reason); /* skips the null sender; a failure is logged */
 }
 
 /* deliver_seen - 1 when addr was already delivered in this run */
@@ -84,7 +86,8 @@ static part_outcome deliver_defer(deliver_run *r, const char *orig, const char *
                      (long long)(r->now - r->m->arrival), q);
         char reason[600];
         snprintf(reason, sizeof reason, "gave up after %us in the queue: %s", r->cfg->queue_lifetime, why);
-        deliver_bounce(r->m, orig, to, "4.4.7", reason);
+        /* a mailbox that stayed full bounces as such (RFC 3463 5.2.2), not as a plain expiry */
+        deliver_bounce(r->cfg, r->m, orig, to, strncmp(why, "Mailbox full", 12) == 0 ? "5.2.2" : "4.4.7", reason);
         return PART_BOUNCED;
     }
     if (!r->reason[0])
@@ -96,12 +99,22 @@ static part_outcome deliver_defer(deliver_run *r, const char *orig, const char *
 static part_outcome deliver_local(deliver_run *r, const char *orig, const char *to)
 {
     char path[4800], err[512];
-    deliver_status st = maildir_deliver(r->cfg->mail_dir, to, r->m->sender, r->cfg->hostname, r->m->data.data,
-                                        r->m->data.len, path, sizeof path, err, sizeof err);
+    /* mailbox state and quota (maildir_quota.h); the size counts our two header lines roughly */
+    maildir_quota_verdict mv = maildir_quota_check(r->acct, r->cfg->mail_dir, to, r->m->data.len + strlen(to) + 64 +
+                                       (r->m->sender ? strlen(r->m->sender) : 0), err, sizeof err);
+    if (mv == MAILBOX_TEMPFAIL || mv == MAILBOX_FULL)
+        return deliver_defer(r, orig, to, err);
+    if (mv == MAILBOX_DISABLED) {
+        deliver_bounce(r->cfg, r->m, orig, to, "5.2.1", "Mailbox disabled: the owner cannot receive mail");
+        return PART_BOUNCED;
+    }
+    deliver_status st = maildir_deliver_folder(r->cfg->mail_dir, to, r->m->junk ? "Junk" : NULL, r->m->sender,
+                                               r->cfg->hostname, r->m->data.data, r->m->data.len, path,
+                                               sizeof path, err, sizeof err);
     if (st == DELIVER_TEMPFAIL)
         return deliver_defer(r, orig, to, err);
     if (st == DELIVER_PERMFAIL) {
-        deliver_bounce(r->m, orig, to, "5.1.1", err);
+        deliver_bounce(r->cfg, r->m, orig, to, "5.1.1", err);
         return PART_BOUNCED;
     }
     if (strcasecmp(orig, to) != 0)
@@ -110,6 +123,27 @@ static part_outcome deliver_local(deliver_run *r, const char *orig, const char *
     else
         msglog_event(r->m->id, "delivered", "to=<%s> relay=local delay=%llds maildir=%s", to,
                      (long long)(r->now - r->m->arrival), path);
+    maildir_quota_refresh(r->acct, r->cfg->mail_dir, to); /* a first delivery creates maildirsize */
+    r->seen = xrealloc(r->seen, (r->nseen + 1) * sizeof *r->seen);
+    r->seen[r->nseen++] = xstrdup(to);
+    return PART_DONE;
+}
+
+/* deliver_remote - a final address in another domain: one SMTP attempt (remote.c) */
+static part_outcome deliver_remote(deliver_run *r, const char *orig, const char *to)
+{
+    char status[16], reason[1400];
+    remote_status st = remote_deliver(r->cfg, r->m, to, status, sizeof status, reason, sizeof reason);
+    if (st == REMOTE_TEMPFAIL)
+        return deliver_defer(r, orig, to, reason);
+    if (st == REMOTE_PERMFAIL) {
+        deliver_bounce(r->cfg, r->m, orig, to, status, reason);
+        return PART_BOUNCED;
+    }
+    char q[1500];
+    log_quote(q, sizeof q, reason, strlen(reason));
+    msglog_event(r->m->id, "delivered", "to=<%s> relay=remote delay=%llds reply=%s", to,
+                 (long long)(r->now - r->m->arrival), q);
     r->seen = xrealloc(r->seen, (r->nseen + 1) * sizeof *r->seen);
     r->seen[r->nseen++] = xstrdup(to);
     return PART_DONE;
@@ -122,19 +156,19 @@ static part_outcome deliver_part(deliver_run *r, const char *orig, const char *t
         return PART_DONE; /* same mailbox reached twice: one copy */
     const char *at = strrchr(to, '@');
     if (!at) {
-        deliver_bounce(r->m, orig, to, "5.1.3", "recipient address has no domain");
+        deliver_bounce(r->cfg, r->m, orig, to, "5.1.3", "recipient address has no domain");
         return PART_BOUNCED;
     }
     acct_status d = accounts_domain_is_local(r->acct, at + 1);
     if (d == ACCT_TEMPFAIL)
         return deliver_defer(r, orig, to, "account database unavailable");
     if (d != ACCT_OK)
-        return deliver_defer(r, orig, to, DELIVER_REMOTE_REASON);
+        return deliver_remote(r, orig, to);
     acct_status e = accounts_recipient_exists(r->acct, to);
     if (e == ACCT_TEMPFAIL)
         return deliver_defer(r, orig, to, "account database unavailable");
     if (e != ACCT_OK) {
-        deliver_bounce(r->m, orig, to, "5.1.1", "no such mailbox here");
+        deliver_bounce(r->cfg, r->m, orig, to, "5.1.1", "no such mailbox here");
         return PART_BOUNCED;
     }
     return deliver_local(r, orig, to);
@@ -153,7 +187,7 @@ static queue_rcpt_status deliver_rcpt(deliver_run *r, size_t i, queue_rcpt_state
                                                                                              : QRCPT_BOUNCED;
     }
     if (x == ACCT_INVALID) {
-        deliver_bounce(r->m, rcpt, rcpt, "5.1.3", "recipient address is not valid");
+        deliver_bounce(r->cfg, r->m, rcpt, rcpt, "5.1.3", "recipient address is not valid");
         return QRCPT_BOUNCED;
     }
     char **finals = x == ACCT_OK && list && list[0] ? list : single;
@@ -184,6 +218,23 @@ static queue_rcpt_status deliver_rcpt(deliver_run *r, size_t i, queue_rcpt_state
     return done ? QRCPT_DONE : QRCPT_BOUNCED;
 }
 
+/*
+ * deliver_warn_due - 1 when this deferral is the first one past delay_warning.
+ * Derived from the state (the previous attempt was at next - backoff), so
+ * no extra record is needed; a crash right after may send it twice at most.
+ */
+static int deliver_warn_due(const deliver_run *r, const queue_rcpt_state *st)
+{
+    if (!r->cfg->delay_warning || r->expired)
+        return 0;
+    time_t due = r->m->arrival + (time_t)r->cfg->delay_warning;
+    if (r->now < due)
+        return 0;
+    if (st->attempts == 0)
+        return 1;
+    return st->next - (time_t)deliver_backoff(r->cfg, st->attempts) < due;
+}
+
 /* deliver_record - write recipient i's outcome; updates *next for a deferral */
 static int deliver_record(deliver_run *r, size_t i, queue_rcpt_state *st, queue_rcpt_status out, time_t *next)
 {
@@ -202,6 +253,8 @@ static int deliver_record(deliver_run *r, size_t i, queue_rcpt_state *st, queue_
         log_quote(q, sizeof q, r->reason, strlen(r->reason));
         msglog_event(r->m->id, "deferred", "to=<%s> relay=local delay=%llds attempts=%u next_in=%llds reason=%s",
                      r->m->rcpts[i], (long long)(r->now - r->m->arrival), att, (long long)(when - r->now), q);
+        if (deliver_warn_due(r, st))
+            dsn_delayed(r->cfg, r->m, r->m->rcpts[i], r->reason);
         snprintf(payload, sizeof payload, "%zu deferred %u %lld %s", i, att, (long long)when, r->reason);
         if (!*next || when < *next)
             *next = when;

@@ -7,8 +7,10 @@
  * fresh mailbox survives a crash as well as the message in it.
  */
 #include "deliver/maildir.h"
+#include "deliver/maildir_quota.h"
 #include "lib/buf.h"
 #include "lib/fileio.h"
+#include "lib/log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -151,10 +153,46 @@ static int maildir_link(const char *root, const char *host, size_t size, const c
     return -1;
 }
 
-/* maildir_deliver - one message into address's Maildir */
+/* maildir_folder - create the Maildir++ folder root/.NAME (cur/new/tmp and the
+ * "maildirfolder" marker Dovecot and Courier expect); its path into out */
+static int maildir_folder(const char *root, const char *name, char *out, size_t outlen)
+{
+    char dir[4300], marker[4400];
+    int n = snprintf(out, outlen, "%s/.%s", root, name);
+    if (n < 0 || (size_t)n >= outlen) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (maildir_mkdir(out, root) < 0)
+        return -1;
+    static const char *const subs[] = {"cur", "new", "tmp"};
+    for (size_t i = 0; i < 3; i++) {
+        n = snprintf(dir, sizeof dir, "%s/%s", out, subs[i]);
+        if (n < 0 || (size_t)n >= sizeof dir || maildir_mkdir(dir, out) < 0)
+            return -1;
+    }
+    n = snprintf(marker, sizeof marker, "%s/maildirfolder", out);
+    if (n < 0 || (size_t)n >= sizeof marker)
+        return -1;
+    int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    return close(fd);
+}
+
+/* maildir_deliver - one message into address's Maildir (INBOX) */
 deliver_status maildir_deliver(const char *mail_dir, const char *address, const char *sender,
                                const char *hostname, const char *data, size_t len, char *path,
                                size_t pathlen, char *err, size_t errlen)
+{
+    return maildir_deliver_folder(mail_dir, address, NULL, sender, hostname, data, len, path, pathlen, err,
+                                  errlen);
+}
+
+/* maildir_deliver_folder - one message into address's Maildir, or into its folder .FOLDER */
+deliver_status maildir_deliver_folder(const char *mail_dir, const char *address, const char *folder,
+                                      const char *sender, const char *hostname, const char *data, size_t len,
+                                      char *path, size_t pathlen, char *err, size_t errlen)
 {
     char root[4096], host[256], newdir[4200];
     if (maildir_path(mail_dir, address, root, sizeof root) < 0) {
@@ -165,6 +203,14 @@ deliver_status maildir_deliver(const char *mail_dir, const char *address, const 
         snprintf(err, errlen, "cannot create %s: %s", root, strerror(errno));
         return DELIVER_TEMPFAIL;
     }
+    char top[4096]; /* the mailbox root, where maildirsize lives even for a folder */
+    snprintf(top, sizeof top, "%s", root);
+    if (folder) {
+        if (maildir_folder(top, folder, root, sizeof root) < 0) {
+            snprintf(err, errlen, "cannot create %s: %s", root, strerror(errno));
+            return DELIVER_TEMPFAIL;
+        }
+    }
     maildir_host(hostname ? hostname : "localhost", host, sizeof host);
     buf hdr;
     buf_init(&hdr, 4096 + 2 * MAILDIR_PART_MAX);
@@ -173,6 +219,7 @@ deliver_status maildir_deliver(const char *mail_dir, const char *address, const 
         snprintf(err, errlen, "sender address too long");
         return DELIVER_PERMFAIL;
     }
+    size_t hdr_len = hdr.len;
     int rc = maildir_link(root, host, hdr.len + len, hdr.data, hdr.len, data, len, path, pathlen);
     buf_free(&hdr);
     if (rc < 0) {
@@ -185,5 +232,8 @@ deliver_status maildir_deliver(const char *mail_dir, const char *address, const 
         snprintf(err, errlen, "cannot fsync %s: %s", newdir, strerror(errno));
         return DELIVER_TEMPFAIL;
     }
+    /* Maildir++ quota: count the new file where a maildirsize is kept (maildir_quota.h) */
+    if (maildir_quota_update(top, (long long)(hdr_len + len), 1) < 0)
+        log_warn(NULL, "event=quota_update_failed maildir=%s error=\"%s\"", top, strerror(errno));
     return DELIVER_OK;
 }

@@ -11,6 +11,10 @@
  * Results are three-valued: an address that cannot name a mailbox
  * (slash, leading dot, empty part) is DELIVER_PERMFAIL; every disk error
  * (ENOSPC, EDQUOT, EIO, permissions) is DELIVER_TEMPFAIL: retried, never lost.
+ *
+ * Folders (Maildir++): mail_dir/DOMAIN/LOCAL/.NAME/ is folder NAME; a
+ * message the SMTP side quarantined (queue flag QUEUE_FLAG_JUNK) goes to
+ * .Junk/, which Dovecot shows as the Junk mailbox.
  */
 #ifndef POCHTA_DELIVER_MAILDIR_H
 #define POCHTA_DELIVER_MAILDIR_H
@@ -31,6 +35,15 @@ typedef enum {
 deliver_status maildir_deliver(const char *mail_dir, const char *address, const char *sender,
                                const char *hostname, const char *data, size_t len, char *path,
                                size_t pathlen, char *err, size_t errlen);
+
+/*
+ * maildir_deliver_folder - the same into the Maildir++ folder .FOLDER of the
+ * mailbox (created with cur/ new/ tmp/ and a maildirfolder marker when
+ * missing); folder NULL = the INBOX. Used with "Junk" for DMARC quarantine.
+ */
+deliver_status maildir_deliver_folder(const char *mail_dir, const char *address, const char *folder,
+                                      const char *sender, const char *hostname, const char *data, size_t len,
+                                      char *path, size_t pathlen, char *err, size_t errlen);
 
 /* maildir_path - mail_dir/DOMAIN/LOCAL for address (lower-cased); 0, or -1 when unsafe as a path */
 int maildir_path(const char *mail_dir, const char *address, char *out, size_t outlen);

@@ -51,6 +51,7 @@ typedef struct queue_msg {
     time_t arrival;
     int body_8bit;           /* BODY=8BITMIME */
     int smtputf8;            /* SMTPUTF8 given */
+    int junk;                /* deliver local copies to the Junk folder (DMARC quarantine) */
     buf data;                /* whole message with our Received: first, CRLF lines */
 } queue_msg;
 

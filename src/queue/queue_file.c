@@ -63,7 +63,8 @@ buf_status queue_file_header(const queue_msg *m, buf *out)
     st |= queue_put_str(out, 'H', m->helo);
     if (m->auth_user)
         st |= queue_put_str(out, 'U', m->auth_user);
-    snprintf(num, sizeof num, "%d", (m->body_8bit ? QUEUE_FLAG_8BIT : 0) | (m->smtputf8 ? QUEUE_FLAG_SMTPUTF8 : 0));
+    snprintf(num, sizeof num, "%d", (m->body_8bit ? QUEUE_FLAG_8BIT : 0) | (m->smtputf8 ? QUEUE_FLAG_SMTPUTF8 : 0) |
+             (m->junk ? QUEUE_FLAG_JUNK : 0));
     st |= queue_put_str(out, 'F', num);
     st |= buf_printf(out, "M%zu:", m->data.len);
     return st ? BUF_TOO_BIG : BUF_OK;
@@ -154,6 +155,7 @@ static const char *queue_record(queue_msg *m, queue_seen *seen, char type, const
             return "bad flags";
         m->body_8bit = (v & QUEUE_FLAG_8BIT) != 0;
         m->smtputf8 = (v & QUEUE_FLAG_SMTPUTF8) != 0;
+        m->junk = (v & QUEUE_FLAG_JUNK) != 0;
         return NULL;
     case 'S': return queue_set_once(&m->sender, p, n) ? "bad sender" : NULL;
     case 'C': return queue_set_once(&m->client_ip, p, n) ? "bad client ip" : NULL;

@@ -40,6 +40,7 @@
 enum {
     QUEUE_FLAG_8BIT = 1,
     QUEUE_FLAG_SMTPUTF8 = 2,
+    QUEUE_FLAG_JUNK = 4,      /* local copies go to the mailbox's .Junk/ folder (DMARC quarantine) */
 };
 
 /* queue_id_valid - 1 when s is exactly 16 upper-case hex digits */

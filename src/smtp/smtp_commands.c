@@ -5,12 +5,17 @@
  * The table says in which states a command is allowed; a command outside
  * them gets the table's "wrong state" reply (503 5.5.1) before its handler
  * runs. Handlers parse nothing themselves: smtp_cmd_parse() did that.
- * Policy beyond "local recipient exists, never relay" is added by the
- * envelope-policy layer in a later step.
+ * Envelope policy (client, HELO, sender, recipient checks, greylisting)
+ * runs through smtp_policy.c before the 250 to HELO, MAIL and RCPT and the
+ * 354 to DATA; it may wait for DNS.
  */
 #include "smtp/smtp_session.h"
+#include "smtp/smtp_submit.h"
+#include "smtp/smtp_auth.h"
+#include "smtp/smtp_policy.h"
 
 #include "config/config.h"
+#include "deliver/maildir_quota.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "mail/addr.h"
@@ -39,6 +44,8 @@ typedef struct smtp_command {
     smtp_handler run;
 } smtp_command;
 
+static void smtp_cmd_helo_reply(smtp_session *s);
+
 /* smtp_cmd_helo - HELO/EHLO: remember the name, answer with our extensions */
 static void smtp_cmd_helo(smtp_session *s, smtp_cmd *cmd)
 {
@@ -62,19 +69,57 @@ static void smtp_cmd_helo(smtp_session *s, smtp_cmd *cmd)
     free(s->helo);
     s->helo = xstrdup(arg);
     smtp_session_set_state(s, SMTP_STATE_HELO);
-    const pochta_config *cfg = s->srv->cfg;
-    if (cmd->verb == SMTP_CMD_HELO) {
+    if (cmd->verb == SMTP_CMD_HELO)
         s->flags &= ~(unsigned)SMTP_FLAG_EHLO;
+    else
+        s->flags |= SMTP_FLAG_EHLO;
+    smtp_policy_helo(s, smtp_cmd_helo_reply); /* HELO checks (smtp_policy.c); refusals are given at MAIL */
+}
+
+/* smtp_cmd_helo_reply - the 250 to HELO, or to EHLO with our extensions */
+static void smtp_cmd_helo_reply(smtp_session *s)
+{
+    const pochta_config *cfg = s->srv->cfg;
+    if (!(s->flags & SMTP_FLAG_EHLO)) {
         smtp_session_reply(s, 250, NULL, "%s Hello %s [%s]", cfg->hostname, s->client_name, s->ip);
         return;
     }
-    s->flags |= SMTP_FLAG_EHLO;
     int tls_offer = s->srv->tls && !(s->flags & SMTP_FLAG_TLS);
     smtp_session_reply(s, 250, NULL,
-                       "%s Hello %s [%s]\nPIPELINING\nSIZE %zu\n%sENHANCEDSTATUSCODES\n8BITMIME\n"
+                       "%s Hello %s [%s]\nPIPELINING\nSIZE %zu\n%s%sENHANCEDSTATUSCODES\n8BITMIME\n"
                        "SMTPUTF8\nCHUNKING",
                        cfg->hostname, s->client_name, s->ip, cfg->max_message_size,
-                       tls_offer ? "STARTTLS\n" : "");
+                       tls_offer ? "STARTTLS\n" : "", smtp_sasl_ehlo(s));
+}
+
+/* smtp_cmd_policy_refused - log a policy refusal in the message log and the session */
+static void smtp_cmd_policy_refused(smtp_session *s, const char *what, const policy_result *res)
+{
+    char quoted[600];
+    log_quote(quoted, sizeof quoted, res->text, strlen(res->text));
+    if (s->msg)
+        msglog_event(s->msg->id, what, "result=refused check=%s code=%d enh=%s text=%s", res->check ? res->check : "-",
+                     res->code, res->enh, quoted);
+}
+
+/* smtp_cmd_mail_verdict - the MAIL policy stage answered: 250, or refuse and drop the transaction */
+static void smtp_cmd_mail_verdict(smtp_session *s, const policy_result *res)
+{
+    if (res->kind == POLICY_DEFER || res->kind == POLICY_REJECT) {
+        smtp_cmd_policy_refused(s, "mail", res);
+        smtp_session_reply(s, res->code, res->enh, "%s", res->text);
+        smtp_session_reset(s);
+        smtp_session_error(s);
+        return;
+    }
+    smtp_session_set_state(s, SMTP_STATE_MAIL);
+    smtp_session_reply(s, 250, "2.1.0", "Sender <%s> ok", s->msg->sender);
+}
+
+/* smtp_cmd_mail_accept - the sender passed the SPF step: envelope policy (smtp_policy.c), then the reply */
+static void smtp_cmd_mail_accept(smtp_session *s)
+{
+    smtp_policy_mail(s, smtp_cmd_mail_verdict);
 }
 
 /* smtp_cmd_mail - MAIL FROM: start a transaction */
@@ -98,16 +143,19 @@ static void smtp_cmd_mail(smtp_session *s, smtp_cmd *cmd)
         smtp_session_error(s);
         return;
     }
+    if (!smtp_submit_mail(s, &cmd->path)) /* AUTH, sender ownership, send limits (smtp_submit.c) */
+        return;
     smtp_data_new_transaction(s);
     char from[MAIL_PATH_MAX * 4];
     mail_addr_format(&cmd->path, from, sizeof from);
     s->msg->sender = xstrdup(from);
     s->msg->body_8bit = cmd->body == SMTP_BODY_8BITMIME;
     s->msg->smtputf8 = cmd->smtputf8;
+    if (s->auth_user)
+        s->msg->auth_user = xstrdup(s->auth_user);
     msglog_event(s->msg->id, "mail", "session=%s client=%s[%s] helo=%s from=<%s> tls=%s", s->id,
                  s->client_name, s->ip, s->helo, from, (s->flags & SMTP_FLAG_TLS) ? "yes" : "no");
-    smtp_session_set_state(s, SMTP_STATE_MAIL);
-    smtp_session_reply(s, 250, "2.1.0", "Sender <%s> ok", from);
+    smtp_auth_mail(s, smtp_cmd_mail_accept); /* SPF (smtp_auth.c); may wait for DNS */
 }
 
 /* smtp_cmd_rcpt_verdict - reply to RCPT and record the verdict in the message log */
@@ -125,13 +173,38 @@ static void smtp_cmd_rcpt_verdict(smtp_session *s, const char *to, int code, con
     }
 }
 
-/* smtp_cmd_rcpt_lookup - is this a recipient we accept? replies and returns 1 when accepted */
+/* smtp_cmd_rcpt_mailbox - state and quota of a local mailbox (deliver/maildir_quota.h); 1 = fine, else replied */
+static int smtp_cmd_rcpt_mailbox(smtp_session *s, const char *to)
+{
+    char why[256];
+    const char *full = s->srv->cfg->quota_full_reply;
+    maildir_quota_verdict v = maildir_quota_check(s->srv->accounts, s->srv->cfg->mail_dir, to, 0, why, sizeof why);
+    if (v == MAILBOX_TEMPFAIL)
+        smtp_cmd_rcpt_verdict(s, to, 451, "4.3.0", "Temporary failure reading the mailbox state; try again later");
+    else if (v == MAILBOX_DISABLED)
+        smtp_cmd_rcpt_verdict(s, to, 550, "5.2.1", "Mailbox disabled: this address does not accept mail now; "
+                              "reach the recipient another way");
+    else if (v == MAILBOX_FULL && full && strcmp(full, "reject") == 0)
+        smtp_cmd_rcpt_verdict(s, to, 552, "5.2.2", "Mailbox full: the recipient is over quota; "
+                              "ask them to delete mail, then send again");
+    else if (v == MAILBOX_FULL)
+        smtp_cmd_rcpt_verdict(s, to, 452, "4.2.2", "Mailbox full: the recipient is over quota; "
+                              "try again later");
+    return v == MAILBOX_OK || v == MAILBOX_NOT_MAILBOX;
+}
+
+/* smtp_cmd_rcpt_lookup - is this a recipient we accept? 0 = refused (replied), 1 = relayed (replied), 2 = local, policy next */
 static int smtp_cmd_rcpt_lookup(smtp_session *s, const mail_addr *a, const char *to)
 {
     acct_status st = a->is_literal ? ACCT_NOTFOUND : accounts_domain_is_local(s->srv->accounts, a->domain);
     if (st == ACCT_TEMPFAIL) {
         smtp_cmd_rcpt_verdict(s, to, 451, "4.3.0", "Temporary lookup failure in our account database; try again later");
         return 0;
+    }
+    if (st != ACCT_OK && !a->is_literal && smtp_relay_allowed(s)) {
+        smtp_cmd_rcpt_verdict(s, to, 250, "2.1.5", s->auth_user ? "Recipient ok (relayed for an authenticated user)"
+                                                                : "Recipient ok (relayed for a trusted client)");
+        return 1;
     }
     if (st != ACCT_OK) {
         smtp_cmd_rcpt_verdict(s, to, 554, "5.7.1", "Relay access denied: we only accept mail for our own "
@@ -148,8 +221,22 @@ static int smtp_cmd_rcpt_lookup(smtp_session *s, const mail_addr *a, const char 
                               "check the address for typos");
         return 0;
     }
+    if (!smtp_cmd_rcpt_mailbox(s, to))
+        return 0;
+    return 2; /* a local recipient: the RCPT policy stage decides */
+}
+
+/* smtp_cmd_rcpt_policy - the RCPT policy stage answered for a local recipient */
+static void smtp_cmd_rcpt_policy(smtp_session *s, const policy_result *res)
+{
+    const char *to = smtp_policy_rcpt_to(s);
+    if (res->kind == POLICY_DEFER || res->kind == POLICY_REJECT) {
+        smtp_cmd_rcpt_verdict(s, to, res->code, res->enh, res->text);
+        return;
+    }
     smtp_cmd_rcpt_verdict(s, to, 250, "2.1.5", "Recipient ok");
-    return 1;
+    queue_msg_add_rcpt(s->msg, to);
+    smtp_session_set_state(s, SMTP_STATE_RCPT);
 }
 
 /* smtp_cmd_rcpt - RCPT TO: accept only existing local recipients (no relay, no backscatter) */
@@ -182,17 +269,34 @@ static void smtp_cmd_rcpt(smtp_session *s, smtp_cmd *cmd)
         smtp_cmd_rcpt_verdict(s, to, 553, "5.6.7", "Recipient address has UTF-8 but MAIL FROM had no SMTPUTF8");
         return;
     }
-    if (!smtp_cmd_rcpt_lookup(s, a, to))
+    int found = smtp_cmd_rcpt_lookup(s, a, to);
+    if (found == 2)
+        smtp_policy_rcpt(s, to, smtp_cmd_rcpt_policy);
+    if (found != 1)
         return;
     queue_msg_add_rcpt(s->msg, to);
     smtp_session_set_state(s, SMTP_STATE_RCPT);
 }
+
+static void smtp_cmd_data_verdict(smtp_session *s, const policy_result *res);
 
 /* smtp_cmd_data - DATA: go on to read the message */
 static void smtp_cmd_data(smtp_session *s, smtp_cmd *cmd)
 {
     if (s->received_len > 0) {
         smtp_session_reply(s, 503, "5.5.1", "DATA is not allowed after BDAT in the same transaction");
+        smtp_session_error(s);
+        return;
+    }
+    smtp_policy_data(s, smtp_cmd_data_verdict); /* DATA checks (smtp_policy.c) */
+}
+
+/* smtp_cmd_data_verdict - the DATA policy stage answered: 354, or refuse */
+static void smtp_cmd_data_verdict(smtp_session *s, const policy_result *res)
+{
+    if (res->kind == POLICY_DEFER || res->kind == POLICY_REJECT) {
+        smtp_cmd_policy_refused(s, "data", res);
+        smtp_session_reply(s, res->code, res->enh, "%s", res->text);
         smtp_session_error(s);
         return;
     }
@@ -279,13 +383,6 @@ static void smtp_cmd_starttls(smtp_session *s, smtp_cmd *cmd)
     smtp_session_set_state(s, SMTP_STATE_GREETED);
 }
 
-/* smtp_cmd_auth - AUTH belongs to the submission service */
-static void smtp_cmd_auth(smtp_session *s, smtp_cmd *cmd)
-{
-    smtp_session_reply(s, 503, "5.5.1", "AUTH is not offered on this port; use the submission port");
-    smtp_session_error(s);
-}
-
 static const smtp_command smtp_commands[] = {
     {SMTP_CMD_HELO, SMTP_IN_GREETING, NULL, smtp_cmd_helo},
     {SMTP_CMD_EHLO, SMTP_IN_GREETING, NULL, smtp_cmd_helo},
@@ -300,7 +397,7 @@ static const smtp_command smtp_commands[] = {
     {SMTP_CMD_VRFY, SMTP_IN_SESSION, NULL, smtp_cmd_vrfy},
     {SMTP_CMD_EXPN, SMTP_IN_SESSION, NULL, smtp_cmd_expn},
     {SMTP_CMD_STARTTLS, S_(SMTP_STATE_GREETED) | S_(SMTP_STATE_HELO), "STARTTLS is not allowed inside a mail transaction", smtp_cmd_starttls},
-    {SMTP_CMD_AUTH, SMTP_IN_SESSION, NULL, smtp_cmd_auth},
+    {SMTP_CMD_AUTH, SMTP_IN_SESSION, NULL, smtp_sasl_auth},
 };
 
 /* smtp_commands_wrong_state - 503 with a text that says what to send first */

@@ -13,6 +13,8 @@
  * when it is refused, so its bytes are never taken for commands.
  */
 #include "smtp/smtp_session.h"
+#include "smtp/smtp_submit.h"
+#include "smtp/smtp_auth.h"
 
 #include "config/config.h"
 #include "lib/log.h"
@@ -50,6 +52,7 @@ void smtp_data_abandon(smtp_session *s)
         queue_msg_free(s->msg);
         s->msg = NULL;
     }
+    smtp_auth_reset(s);
     s->received_len = 0;
     s->too_big = 0;
     s->rcpt_refused = 0;
@@ -62,6 +65,10 @@ static const char *smtp_data_protocol(const smtp_session *s)
     int tls = (s->flags & SMTP_FLAG_TLS) != 0;
     if (!(s->flags & SMTP_FLAG_EHLO))
         return "SMTP";
+    if (s->auth_user && s->msg->smtputf8) /* RFC 3848 "A" suffix: authenticated */
+        return tls ? "UTF8SMTPSA" : "UTF8SMTPA";
+    if (s->auth_user)
+        return tls ? "ESMTPSA" : "ESMTPA";
     if (s->msg->smtputf8)
         return tls ? "UTF8SMTPS" : "UTF8SMTP";
     return tls ? "ESMTPS" : "ESMTP";
@@ -82,6 +89,8 @@ static void smtp_data_received(smtp_session *s)
     buf_printf(&m->data, "Received: from %s (%s [%s])\r\n\tby %s (pochta) with %s id %s%s",
                m->helo[0] ? m->helo : "unknown", s->client_name, s->ip, s->srv->cfg->hostname,
                smtp_data_protocol(s), m->id, tls);
+    if (s->auth_user)
+        buf_printf(&m->data, "\r\n\t(Authenticated sender: %s)", s->auth_user);
     if (m->nrcpts == 1)
         buf_printf(&m->data, "\r\n\tfor <%s>", m->rcpts[0]);
     buf_printf(&m->data, "; %s\r\n", date);
@@ -97,6 +106,7 @@ static void smtp_data_on_queued(void *arg, queue_status st)
     s->job = NULL;
     s->transactions++;
     if (st == QUEUE_OK) {
+        smtp_submit_sent(s); /* the user's daily count */
         smtp_session_reply(s, 250, "2.0.0", "Ok: queued as %s", s->queued_id);
     } else {
         smtp_session_reply(s, 451, "4.3.0", "Error: could not store the message (local disk problem); "
@@ -132,10 +142,20 @@ static void smtp_data_refuse(smtp_session *s, int code, const char *enh, const c
     smtp_session_error(s);
 }
 
+/* smtp_data_after_auth - DKIM/DMARC verdict (smtp_auth.c): refuse or commit */
+static void smtp_data_after_auth(smtp_session *s, int code, const char *enh, const char *text)
+{
+    if (code)
+        smtp_data_refuse(s, code, enh, text);
+    else
+        smtp_data_commit(s);
+}
+
 /* smtp_data_finish - end of message: refuse for a deferred error or commit */
 static void smtp_data_finish(smtp_session *s, int too_big, int line_too_long)
 {
     char text[200];
+    int code;
     if (too_big) {
         snprintf(text, sizeof text, "Message too big: our limit is %zu bytes; send a smaller message "
                  "or share large files by link", s->srv->cfg->max_message_size);
@@ -143,8 +163,11 @@ static void smtp_data_finish(smtp_session *s, int too_big, int line_too_long)
     } else if (line_too_long) {
         smtp_data_refuse(s, 550, "5.6.0", "Message has a line longer than 998 characters (RFC 5322 "
                          "2.1.1); the sending program must wrap lines or use quoted-printable");
+    } else if ((code = smtp_submit_check_from(s, text, sizeof text)) != 0) { /* From: of an authenticated user */
+        smtp_data_refuse(s, code, code == 451 ? "4.3.0" : "5.7.1", text);
     } else {
-        smtp_data_commit(s);
+        smtp_session_set_state(s, SMTP_STATE_QUEUEING); /* waiting for DKIM/DMARC, then the queue */
+        smtp_auth_data(s, smtp_data_after_auth);
     }
 }
 

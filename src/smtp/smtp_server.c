@@ -8,6 +8,7 @@
  */
 #include "smtp/smtp_server.h"
 #include "smtp/smtp_session.h"
+#include "smtp/smtp_submit.h"
 
 #include "config/config.h"
 #include "lib/log.h"
@@ -86,7 +87,8 @@ static void smtp_server_refuse(int fd, const char *text)
 static void smtp_server_on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                                   int salen, void *arg)
 {
-    smtp_server *srv = arg;
+    smtp_listener *lis = arg;
+    smtp_server *srv = lis->srv;
     char ip[64] = "unknown", text[256];
     if (sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, ip, sizeof ip);
@@ -108,7 +110,7 @@ static void smtp_server_on_accept(struct evconnlistener *l, evutil_socket_t fd, 
         smtp_server_refuse(fd, text);
         return;
     }
-    smtp_session_accept(srv, fd, ip);
+    smtp_session_accept(srv, fd, ip, lis->service);
 }
 
 /* smtp_server_parse_listen - "ADDR:PORT", "[V6]:PORT" or "*:PORT" into a sockaddr */
@@ -123,35 +125,65 @@ static int smtp_server_parse_listen(const char *spec, struct sockaddr_storage *s
     return evutil_parse_sockaddr_port(spec, (struct sockaddr *)ss, sslen);
 }
 
-/* smtp_server_start - bind and listen */
-int smtp_server_start(smtp_server *srv, char *err, size_t errlen)
+/* smtp_server_listen - bind one service's listener on spec; 0 or -1 with err */
+static int smtp_server_listen(smtp_server *srv, smtp_service service, const char *spec, char *err,
+                              size_t errlen)
 {
+    static const char *const names[SMTP_SERVICE_COUNT] = {"smtp", "submission", "submissions"};
     struct sockaddr_storage ss;
     int sslen;
-    srv->ip_counts = xcalloc(SMTP_IP_BUCKETS, sizeof(smtp_ip_count *));
-    if (smtp_server_parse_listen(srv->cfg->smtp_listen, &ss, &sslen) < 0) {
-        snprintf(err, errlen, "cannot parse listen address '%s'", srv->cfg->smtp_listen);
+    smtp_listener *lis = &srv->listeners[service];
+    if (smtp_server_parse_listen(spec, &ss, &sslen) < 0) {
+        snprintf(err, errlen, "cannot parse listen address '%s'", spec);
         return -1;
     }
-    srv->listener = evconnlistener_new_bind(srv->base, smtp_server_on_accept, srv,
-                                            LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-                                            1024, (struct sockaddr *)&ss, sslen);
-    if (!srv->listener) {
-        snprintf(err, errlen, "cannot listen on %s: %s", srv->cfg->smtp_listen, strerror(errno));
+    lis->srv = srv;
+    lis->service = service;
+    lis->lev = evconnlistener_new_bind(srv->base, smtp_server_on_accept, lis,
+                                       LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+                                       1024, (struct sockaddr *)&ss, sslen);
+    if (!lis->lev) {
+        snprintf(err, errlen, "cannot listen on %s for %s: %s", spec, names[service], strerror(errno));
         return -1;
     }
-    log_info(NULL, "event=listen service=smtp address=%s", srv->cfg->smtp_listen);
+    log_info(NULL, "event=listen service=%s address=%s", names[service], spec);
     return 0;
 }
 
-/* smtp_server_stop - stop accepting; open sessions are the caller's to end */
+/* smtp_server_start - bind and listen for every configured service */
+int smtp_server_start(smtp_server *srv, char *err, size_t errlen)
+{
+    const pochta_config *cfg = srv->cfg;
+    srv->ip_counts = xcalloc(SMTP_IP_BUCKETS, sizeof(smtp_ip_count *));
+    if (smtp_submit_server_init(srv, err, errlen) < 0)
+        return -1;
+    if (cfg->submissions_listen && !srv->tls) {
+        snprintf(err, errlen, "submissions_listen = %s needs tls_cert and tls_key (implicit TLS)",
+                 cfg->submissions_listen);
+        return -1;
+    }
+    if (cfg->smtp_listen && smtp_server_listen(srv, SMTP_SERVICE_MX, cfg->smtp_listen, err, errlen) < 0)
+        return -1;
+    if (cfg->submission_listen &&
+        smtp_server_listen(srv, SMTP_SERVICE_SUBMISSION, cfg->submission_listen, err, errlen) < 0)
+        return -1;
+    if (cfg->submissions_listen &&
+        smtp_server_listen(srv, SMTP_SERVICE_SUBMISSIONS, cfg->submissions_listen, err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
+/* smtp_server_stop - stop accepting and end every session; safe to call twice */
 void smtp_server_stop(smtp_server *srv)
 {
-    if (srv->listener)
-        evconnlistener_free(srv->listener);
-    srv->listener = NULL;
+    for (int i = 0; i < SMTP_SERVICE_COUNT; i++) {
+        if (srv->listeners[i].lev)
+            evconnlistener_free(srv->listeners[i].lev);
+        srv->listeners[i].lev = NULL;
+    }
     while (srv->all)
         smtp_session_free(srv->all);
+    smtp_submit_server_free(srv); /* after the sessions: finishes their abandoned jobs */
     free(srv->ip_counts);
     srv->ip_counts = NULL;
 }

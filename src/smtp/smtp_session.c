@@ -20,6 +20,9 @@
 #include "lib/xalloc.h"
 #include "mail/smtp_cmd.h"
 #include "queue/queue.h"
+#include "smtp/smtp_submit.h"
+#include "smtp/smtp_auth.h"
+#include "smtp/smtp_policy.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -37,7 +40,7 @@
 #define SMTP_DATA_CHUNK (64 * 1024)
 
 static const char *const smtp_state_names[SMTP_STATE_COUNT] = {
-    "lookup", "greeted", "helo", "mail", "rcpt", "data", "bdat", "queueing", "closing",
+    "lookup", "greeted", "helo", "mail", "rcpt", "data", "bdat", "queueing", "auth", "closing",
 };
 
 static void smtp_session_process(smtp_session *s);
@@ -72,6 +75,9 @@ void smtp_session_free(smtp_session *s)
     if (s->timer)
         event_free(s->timer);
     smtp_data_abandon(s);
+    smtp_auth_free(s);
+    smtp_policy_free(s);
+    smtp_sasl_abandon(s);
     smtp_server_ip_release(s->srv, s->ip);
     s->srv->sessions--;
     if (s->flush_cb)
@@ -79,6 +85,8 @@ void smtp_session_free(smtp_session *s)
     bufferevent_free(s->bev);
     free(s->client_name);
     free(s->helo);
+    free(s->ptr_name);
+    free(s->auth_user);
     free(s);
 }
 
@@ -243,6 +251,10 @@ static void smtp_session_command(smtp_session *s, char *line, size_t len)
         smtp_session_error(s);
         return;
     }
+    if (s->state == SMTP_STATE_AUTH) {
+        smtp_sasl_input(s, line, len); /* a SASL response, not a command (RFC 4954 4) */
+        return;
+    }
     smtp_commands_dispatch(s, line, len);
 }
 
@@ -312,11 +324,10 @@ static void smtp_session_on_greet_pause(evutil_socket_t fd, short what, void *ar
     smtp_session_greet(arg);
 }
 
-/* smtp_session_lookup_done - the client name is known: greet, maybe after a pause */
-static void smtp_session_lookup_done(smtp_session *s)
+/* smtp_session_checked - the connect policy let the client in: greet, maybe after a pause */
+static void smtp_session_checked(smtp_session *s)
 {
     unsigned pause = s->srv->cfg->greet_pause_ms;
-    log_info(s->id, "event=connect client=%s[%s]", s->client_name, s->ip);
     if (pause == 0) {
         smtp_session_greet(s);
         return;
@@ -326,11 +337,19 @@ static void smtp_session_lookup_done(smtp_session *s)
     evtimer_add(s->timer, &tv);
 }
 
+/* smtp_session_lookup_done - the client name is known: connect policy (smtp_policy.c), then greet */
+static void smtp_session_lookup_done(smtp_session *s)
+{
+    log_info(s->id, "event=connect client=%s[%s]", s->client_name, s->ip);
+    smtp_policy_connect(s, smtp_session_checked);
+}
+
 /* smtp_session_on_forward - forward lookup of the PTR name: confirmed if it lists the client */
 static void smtp_session_on_forward(void *arg, const dns_answer *a)
 {
     smtp_session *s = arg;
     s->dns_q = NULL;
+    s->fwd_status = a->status;
     int confirmed = 0;
     for (size_t i = 0; a->status == DNS_OK && i < a->count; i++)
         confirmed |= strcmp(a->rr[i].text, s->ip) == 0;
@@ -346,12 +365,14 @@ static void smtp_session_on_ptr(void *arg, const dns_answer *a)
 {
     smtp_session *s = arg;
     s->dns_q = NULL;
+    s->ptr_status = a->status == DNS_OK && (a->count == 0 || a->rr[0].text[0] == '\0') ? DNS_NODATA : a->status;
     if (a->status != DNS_OK || a->count == 0 || a->rr[0].text[0] == '\0') {
         smtp_session_lookup_done(s);
         return;
     }
     free(s->client_name);
     s->client_name = xstrdup(a->rr[0].text);
+    s->ptr_name = xstrdup(a->rr[0].text);
     uint16_t type = strchr(s->ip, ':') ? DNS_T_AAAA : DNS_T_A;
     s->dns_q = dns_lookup(s->srv->dns, s->client_name, type, smtp_session_on_forward, s);
 }
@@ -368,14 +389,16 @@ static void smtp_session_lookup_client(smtp_session *s)
 }
 
 /* smtp_session_accept - a new connection */
-void smtp_session_accept(smtp_server *srv, int fd, const char *ip)
+void smtp_session_accept(smtp_server *srv, int fd, const char *ip, smtp_service service)
 {
     smtp_session *s = xcalloc(1, sizeof *s);
     s->srv = srv;
     snprintf(s->id, sizeof s->id, "S%06lX", ++srv->next_session & 0xffffff);
     snprintf(s->ip, sizeof s->ip, "%s", ip);
     s->client_name = xstrdup("unknown");
+    s->ptr_status = DNS_NXDOMAIN; /* until the PTR lookup says otherwise */
     s->state = SMTP_STATE_LOOKUP;
+    s->service = service;
     srv->sessions++;
     s->next = srv->all;
     if (srv->all)
@@ -387,5 +410,13 @@ void smtp_session_accept(smtp_server *srv, int fd, const char *ip)
     struct timeval idle = {srv->cfg->idle_timeout, 0};
     bufferevent_set_timeouts(s->bev, &idle, &idle);
     bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+    if (service == SMTP_SERVICE_SUBMISSIONS) {
+        /* RFC 8314 3.3: TLS from the first byte; the banner goes out once the handshake is done. */
+        if (smtp_tls_start(s) < 0) {
+            smtp_session_free(s);
+            return;
+        }
+        s->flags |= SMTP_FLAG_TLS;
+    }
     smtp_session_lookup_client(s);
 }

@@ -39,6 +39,7 @@ typedef enum {
     SMTP_STATE_DATA,     /* reading DATA content */
     SMTP_STATE_BDAT,     /* reading BDAT chunks */
     SMTP_STATE_QUEUEING, /* message complete, waiting for the queue's fsync */
+    SMTP_STATE_AUTH,     /* AUTH exchange: lines are SASL responses (smtp_sasl.c) */
     SMTP_STATE_CLOSING,  /* final reply written, closing when flushed */
     SMTP_STATE_COUNT
 } smtp_state;
@@ -67,6 +68,14 @@ typedef struct smtp_session {
     struct dns_query *dns_q;
     struct event *timer;        /* greet pause */
     struct evbuffer_cb_entry *flush_cb; /* closing under TLS: waits for the raw socket to drain */
+    smtp_service service;       /* the listener that accepted us: MX, submission, submissions */
+    char *auth_user;            /* account that authenticated (SASL), NULL before */
+    struct smtp_sasl *sasl;     /* AUTH exchange or password check in progress, NULL otherwise */
+    unsigned auth_failures;     /* failed AUTH attempts in this session (smtp_sasl.c closes at 3) */
+    struct smtp_auth *authn;    /* SPF/DKIM/DMARC checks and results (smtp_auth.c), NULL before the first */
+    char *ptr_name;             /* first PTR name of the client, confirmed or not; NULL when none */
+    int ptr_status, fwd_status; /* dns_status of the PTR lookup and of the forward lookup of ptr_name */
+    struct smtp_policy *pol;    /* envelope policy state (smtp_policy.c), NULL before the first check */
 
     /* the current transaction (NULL outside one) */
     struct queue_msg *msg;
@@ -82,7 +91,7 @@ typedef struct smtp_session {
 } smtp_session;
 
 /* smtp_session_accept - start a session on a connected socket (the server counted it already) */
-void smtp_session_accept(smtp_server *srv, int fd, const char *ip);
+void smtp_session_accept(smtp_server *srv, int fd, const char *ip, smtp_service service);
 /* smtp_session_free - end the session now, without a reply */
 void smtp_session_free(smtp_session *s);
 

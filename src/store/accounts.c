@@ -42,6 +42,7 @@ enum {
     Q_DOMAIN_GET, Q_DOMAIN_ADD, Q_DOMAIN_DEL, Q_DOMAIN_DEL_ALIASES,
     Q_USER_GET, Q_USER_ADD, Q_USER_DEL, Q_USER_PASSWD, Q_USER_HASH,
     Q_ALIAS_TARGETS, Q_ALIAS_ADD, Q_ALIAS_DEL, Q_ALIAS_DEL_ALL, Q_ALIAS_ANY,
+    Q_USER_INFO, Q_USER_STATE, Q_USER_QUOTA, Q_RELAY_PRUNE, Q_RELAY_GRANT, Q_RELAY_GET,
     Q_COUNT
 };
 
@@ -50,16 +51,23 @@ static const char *const acct_sql[Q_COUNT] = {
     [Q_DOMAIN_ADD] = "INSERT INTO domains(name, created) VALUES (?1, ?2)",
     [Q_DOMAIN_DEL] = "DELETE FROM domains WHERE name = ?1",
     [Q_DOMAIN_DEL_ALIASES] = "DELETE FROM aliases WHERE substr(alias, -(length(?1) + 1)) = '@' || ?1",
-    [Q_USER_GET] = "SELECT 1 FROM users WHERE address = ?1 AND state = 'active'",
+    /* a disabled mailbox still exists: RCPT answers 550 5.2.1 for it, not 5.1.1 */
+    [Q_USER_GET] = "SELECT 1 FROM users WHERE address = ?1",
     [Q_USER_ADD] = "INSERT INTO users(address, domain, password, created) VALUES (?1, ?2, ?3, ?4)",
     [Q_USER_DEL] = "DELETE FROM users WHERE address = ?1",
     [Q_USER_PASSWD] = "UPDATE users SET password = ?2 WHERE address = ?1",
-    [Q_USER_HASH] = "SELECT password FROM users WHERE address = ?1 AND state = 'active'",
+    [Q_USER_HASH] = "SELECT password, state, quota_bytes, quota_messages FROM users WHERE address = ?1",
     [Q_ALIAS_TARGETS] = "SELECT target FROM aliases WHERE alias = ?1 ORDER BY target",
     [Q_ALIAS_ADD] = "INSERT INTO aliases(alias, target) VALUES (?1, ?2)",
     [Q_ALIAS_DEL] = "DELETE FROM aliases WHERE alias = ?1 AND target = ?2",
     [Q_ALIAS_DEL_ALL] = "DELETE FROM aliases WHERE alias = ?1",
     [Q_ALIAS_ANY] = "SELECT 1 FROM aliases WHERE alias = ?1 LIMIT 1",
+    [Q_USER_INFO] = "SELECT state, quota_bytes, quota_messages FROM users WHERE address = ?1",
+    [Q_USER_STATE] = "UPDATE users SET state = ?2 WHERE address = ?1",
+    [Q_USER_QUOTA] = "UPDATE users SET quota_bytes = ?2, quota_messages = ?3 WHERE address = ?1",
+    [Q_RELAY_PRUNE] = "DELETE FROM pop_before_smtp WHERE expires <= ?1",
+    [Q_RELAY_GRANT] = "INSERT OR REPLACE INTO pop_before_smtp(ip, expires) VALUES (?1, ?2)",
+    [Q_RELAY_GET] = "SELECT 1 FROM pop_before_smtp WHERE ip = ?1 AND expires > ?2",
 };
 
 static const char acct_schema[] =
@@ -71,7 +79,8 @@ static const char acct_schema[] =
     " state TEXT NOT NULL DEFAULT 'active');"
     "CREATE INDEX IF NOT EXISTS users_domain ON users(domain);"
     "CREATE TABLE IF NOT EXISTS aliases(alias TEXT NOT NULL, target TEXT NOT NULL,"
-    " PRIMARY KEY(alias, target));";
+    " PRIMARY KEY(alias, target));"
+    "CREATE TABLE IF NOT EXISTS pop_before_smtp(ip TEXT PRIMARY KEY, expires INTEGER NOT NULL);";
 
 struct accounts {
     sqlite3 *db;
@@ -160,8 +169,8 @@ static int acct_int(accounts *a, const char *sql)
 static int acct_schema_setup(accounts *a)
 {
     static const char have[] =
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('domains', 'users', 'aliases')";
-    if (acct_int(a, have) == 3)
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('domains', 'users', 'aliases', 'pop_before_smtp')";
+    if (acct_int(a, have) == 4)
         return 0;
     if (acct_exec(a, "BEGIN IMMEDIATE") < 0)
         return -1;
@@ -403,16 +412,29 @@ static int acct_ct_equal(const char *x, const char *y)
 /* A valid yescrypt setting hashed for unknown users, so they cost as much as known ones. */
 static const char acct_dummy_hash[] = "$y$j9T$j4klyCSS0FKWzCq/K329t.";
 
-acct_status accounts_user_check_password(accounts *a, const char *address, const char *password)
+/* acct_user_row - fill *u from columns first.. (state, quota_bytes, quota_messages) of st */
+static void acct_user_row(sqlite3_stmt *st, int first, acct_user *u)
+{
+    const unsigned char *state = sqlite3_column_text(st, first);
+    u->disabled = state && strcmp((const char *)state, "active") != 0;
+    u->quota_bytes = sqlite3_column_int64(st, first + 1);
+    u->quota_messages = sqlite3_column_int64(st, first + 2);
+}
+
+/* accounts_user_authenticate - ACCT_OK when the password matches, whatever the
+ * mailbox state (u says it); wrong password and unknown user both ACCT_NOTFOUND */
+acct_status accounts_user_authenticate(accounts *a, const char *address, const char *password, acct_user *u)
 {
     char addr[ACCT_MAX_ADDR + 1];
     const char *domain;
+    acct_user info = {0};
     if (!password || acct_norm_addr(address, addr, &domain) < 0)
         return ACCT_NOTFOUND;
     char *stored = NULL;
     int rc = acct_run(a, Q_USER_HASH, addr, NULL);
     if (rc == SQLITE_ROW) {
         stored = xstrdup((const char *)sqlite3_column_text(a->q[Q_USER_HASH], 0));
+        acct_user_row(a->q[Q_USER_HASH], 1, &info);
         sqlite3_reset(a->q[Q_USER_HASH]);
     } else if (rc != SQLITE_DONE) {
         return acct_fail(a, "check_password");
@@ -426,7 +448,101 @@ acct_status accounts_user_check_password(accounts *a, const char *address, const
         free(data);
     }
     free(stored);
+    if (ok && u)
+        *u = info;
     return ok ? ACCT_OK : ACCT_NOTFOUND;
+}
+
+/* accounts_user_check_password - ACCT_OK only for a matching password of an active mailbox */
+acct_status accounts_user_check_password(accounts *a, const char *address, const char *password)
+{
+    acct_user u;
+    acct_status st = accounts_user_authenticate(a, address, password, &u);
+    return st == ACCT_OK && u.disabled ? ACCT_NOTFOUND : st;
+}
+
+/* accounts_user_get - state and quota of a mailbox; ACCT_NOTFOUND for aliases and strangers */
+acct_status accounts_user_get(accounts *a, const char *address, acct_user *u)
+{
+    char addr[ACCT_MAX_ADDR + 1];
+    const char *domain;
+    if (acct_norm_addr(address, addr, &domain) < 0)
+        return ACCT_NOTFOUND;
+    int rc = acct_run(a, Q_USER_INFO, addr, NULL);
+    if (rc == SQLITE_ROW) {
+        acct_user_row(a->q[Q_USER_INFO], 0, u);
+        sqlite3_reset(a->q[Q_USER_INFO]);
+        return ACCT_OK;
+    }
+    return rc == SQLITE_DONE ? ACCT_NOTFOUND : acct_fail(a, "user_get");
+}
+
+/* accounts_user_set_disabled - disable (no mail in, no login) or enable a mailbox */
+acct_status accounts_user_set_disabled(accounts *a, const char *address, int disabled)
+{
+    char addr[ACCT_MAX_ADDR + 1];
+    const char *domain;
+    if (acct_norm_addr(address, addr, &domain) < 0)
+        return ACCT_INVALID;
+    acct_status st = acct_change(a, Q_USER_STATE, addr, disabled ? "disabled" : "active", "user_state");
+    if (st == ACCT_OK)
+        log_info(NULL, "event=user_state address=%s state=%s", addr, disabled ? "disabled" : "active");
+    return st;
+}
+
+/* accounts_user_set_quota - bytes and messages limits (0 = unlimited) */
+acct_status accounts_user_set_quota(accounts *a, const char *address, long long bytes, long long messages)
+{
+    char addr[ACCT_MAX_ADDR + 1];
+    const char *domain;
+    if (acct_norm_addr(address, addr, &domain) < 0 || bytes < 0 || messages < 0)
+        return ACCT_INVALID;
+    sqlite3_stmt *q = acct_stmt(a, Q_USER_QUOTA);
+    if (!q)
+        return acct_fail(a, "user_quota");
+    sqlite3_bind_text(q, 1, addr, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 2, bytes);
+    sqlite3_bind_int64(q, 3, messages);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE)
+        return acct_fail(a, "user_quota");
+    if (sqlite3_changes(a->db) == 0)
+        return ACCT_NOTFOUND;
+    log_info(NULL, "event=user_quota address=%s bytes=%lld messages=%lld", addr, bytes, messages);
+    return ACCT_OK;
+}
+
+/* acct_relay_step - run a POP-before-SMTP statement with text ?1 and integer ?2 */
+static int acct_relay_step(accounts *a, int id, const char *ip, long long t)
+{
+    sqlite3_stmt *q = acct_stmt(a, id);
+    if (!q)
+        return SQLITE_ERROR;
+    if (ip)
+        sqlite3_bind_text(q, id == Q_RELAY_PRUNE ? 2 : 1, ip, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, id == Q_RELAY_PRUNE ? 1 : 2, (sqlite3_int64)t);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    return rc;
+}
+
+/* accounts_relay_grant - POP-before-SMTP: ip may relay until the unix time expires */
+acct_status accounts_relay_grant(accounts *a, const char *ip, long long expires)
+{
+    if (acct_relay_step(a, Q_RELAY_PRUNE, NULL, (long long)time(NULL)) != SQLITE_DONE ||
+        acct_relay_step(a, Q_RELAY_GRANT, ip, expires) != SQLITE_DONE)
+        return acct_fail(a, "relay_grant");
+    return ACCT_OK;
+}
+
+/* accounts_relay_allowed - ACCT_OK while a POP-before-SMTP grant for ip has not expired */
+acct_status accounts_relay_allowed(accounts *a, const char *ip)
+{
+    int rc = acct_relay_step(a, Q_RELAY_GET, ip, (long long)time(NULL));
+    if (rc == SQLITE_ROW)
+        return ACCT_OK;
+    return rc == SQLITE_DONE ? ACCT_NOTFOUND : acct_fail(a, "relay_allowed");
 }
 
 acct_status accounts_alias_add(accounts *a, const char *alias, const char *target)

@@ -41,8 +41,35 @@ acct_status accounts_domain_is_local(accounts *a, const char *domain);
 acct_status accounts_user_add(accounts *a, const char *address, const char *password);
 acct_status accounts_user_del(accounts *a, const char *address);
 acct_status accounts_user_passwd(accounts *a, const char *address, const char *password);
-/* accounts_user_check_password - ACCT_OK on match; slow (yescrypt): call from a worker thread */
+/* accounts_user_check_password - ACCT_OK on match of an active mailbox; slow (yescrypt): call from a worker thread */
 acct_status accounts_user_check_password(accounts *a, const char *address, const char *password);
+
+/*
+ * Mailbox state and quota (column users.state: 'active' or 'disabled'; a
+ * disabled mailbox refuses mail at RCPT with 550 5.2.1 and POP3 logins).
+ * "Sending disabled" is separate: table sending (store/sending.h), so the
+ * two can be set independently.
+ */
+typedef struct acct_user {
+    int disabled;               /* state is not 'active' */
+    long long quota_bytes;      /* 0 = unlimited */
+    long long quota_messages;   /* 0 = unlimited */
+} acct_user;
+/* accounts_user_authenticate - ACCT_OK when the password matches whatever the state (filled into *u; may be NULL). Slow: worker thread. */
+acct_status accounts_user_authenticate(accounts *a, const char *address, const char *password, acct_user *u);
+/* accounts_user_get - ACCT_OK and *u for a mailbox; ACCT_NOTFOUND for anything else */
+acct_status accounts_user_get(accounts *a, const char *address, acct_user *u);
+acct_status accounts_user_set_disabled(accounts *a, const char *address, int disabled);
+acct_status accounts_user_set_quota(accounts *a, const char *address, long long bytes, long long messages);
+
+/*
+ * POP-before-SMTP (table pop_before_smtp(ip, expires)): a successful POP3
+ * login grants its client address the right to relay until expires (unix
+ * time); expired rows are pruned at the next grant.
+ */
+acct_status accounts_relay_grant(accounts *a, const char *ip, long long expires);
+/* accounts_relay_allowed - ACCT_OK while ip holds an unexpired grant */
+acct_status accounts_relay_allowed(accounts *a, const char *ip);
 
 /* Aliases: one alias may have several targets, local or remote addresses */
 acct_status accounts_alias_add(accounts *a, const char *alias, const char *target);

@@ -19,6 +19,18 @@ POCHTAD = os.path.join(BUILD, "pochtad")
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer")
 
 
+# Most tests send as carol@good.sender.test from 127.0.0.1 (which its SPF record does not list)
+# or from domains the test DNS does not serve (SERVFAIL): with the daemon's defaults (SPF fail ->
+# 550, DNS failure -> 451) they would test SPF instead of what they name. So test instances only
+# mark SPF/DMARC results unless a test sets enforcement; test_auth_e2e.py does, explicitly.
+AUTH_MARK_ONLY = {"spf_fail_action": "mark", "spf_temperror_action": "mark", "dmarc_temperror_action": "accept"}
+
+# The envelope policy's defaults (greylisting, FCrDNS, sender domain must resolve) would make
+# every other test's first message a 451 or a policy refusal, so test instances run with the
+# policy off; tests/integration/test_policy*.py turn it on (policy_mode = enforce or warn).
+POLICY_OFF = {"policy_mode": "off"}
+
+
 def free_port(host="127.0.0.1"):
     """A TCP port nobody listens on right now."""
     with socket.socket() as s:
@@ -43,14 +55,25 @@ class PochtaInstance:
         self.hostname = hostname
         self.domain = domain
         self.port = free_port()
+        # The address smtp_listen binds; a test that moves the listener (e.g. to the
+        # address an MX record names) sets smtp_listen and this together.
+        self.listen_host = "127.0.0.1"
+        # Submission ports are always our own free ports: `pochta init` would
+        # otherwise default them to *:587 and *:465, shared by every instance.
+        self.submission_port = free_port()
+        self.submissions_port = free_port()
         self.conf = os.path.join(self.dir, "pochta.conf")
         self.log_path = os.path.join(self.dir, "pochtad.log")
         self.proc = None
         args = [POCHTA, "init", self.dir, "--hostname", hostname, "--domain", domain,
-                "--smtp", f"127.0.0.1:{self.port}"]
+                "--smtp", f"127.0.0.1:{self.port}",
+                "--submission", f"127.0.0.1:{self.submission_port}",
+                "--submissions", f"127.0.0.1:{self.submissions_port}"]
         if dns is not None:
             args += ["--dns", f"{dns.address}:{dns.port}"]
         self.cli_raw(args)
+        for key, value in {**AUTH_MARK_ONLY, **POLICY_OFF}.items():
+            self.set(key, value)
 
     # --- configuration and accounts through the real CLI -------------------
     def cli_raw(self, args, check=True, input=None):
@@ -84,7 +107,7 @@ class PochtaInstance:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([POCHTAD, "-c", self.conf], stdout=self.log, stderr=subprocess.STDOUT)
         try:
-            wait_port("127.0.0.1", self.port)
+            wait_port(self.listen_host, self.port)
         except TimeoutError:
             self.proc.kill()
             raise AssertionError("pochtad did not start:\n" + self.read_log())

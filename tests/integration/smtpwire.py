@@ -3,6 +3,7 @@
 would refuse or normalise."""
 import re
 import socket
+import ssl
 
 REPLY_LINE = re.compile(rb"^(\d{3})([ -])(.*)$")
 
@@ -25,14 +26,32 @@ class Reply:
         return f"Reply({self.code}, {self.lines!r})"
 
 
+def _client_tls():
+    """A TLS client context that accepts the test instances' self-signed certificates."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
 class Wire:
-    def __init__(self, port, host="127.0.0.1", source=None, timeout=20):
+    def __init__(self, port, host="127.0.0.1", source=None, timeout=20, tls=False):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         if source:
             self.sock.bind((source, 0))
         self.sock.connect((host, port))
+        if tls:  # implicit TLS (port 465 style) from the first byte
+            self.sock = _client_tls().wrap_socket(self.sock)
         self.buf = b""
+
+    def starttls(self):
+        """Send STARTTLS, expect 220, and continue over TLS. Returns the reply."""
+        r = self.cmd("STARTTLS")
+        if r.code == 220:
+            self.sock = _client_tls().wrap_socket(self.sock)
+            self.buf = b""
+        return r
 
     def send(self, data):
         if isinstance(data, str):

@@ -6,8 +6,9 @@ Where pochta answers differently on purpose, the difference is listed in
 DEVIATIONS with the code pochta gives and why; the test then asserts
 pochta's code, so a deviation is checked, not skipped.
 
-The auth_*.cmy dialogs exercise SMTP AUTH on the submission port, which is
-not served yet (the sending issue); they are not run here.
+The auth_*.cmy dialogs exercise SMTP AUTH: their ports are mapped to ours
+(1025 -> port 25, 1587 -> submission with STARTTLS, 1465 -> submission over
+implicit TLS), and their user logs in with their password.
 """
 import glob
 import os
@@ -35,7 +36,12 @@ DEVIATIONS = {
                                                                  "(RFC 6531 3.5, RFC 5248)"),
     ("line_too_long.cmy", r"HELO (aaaaaaaaa1)+"): (500, "an overlong command line gets 500 5.5.2 and "
                                                               "the session goes on (RFC 5321 4.5.3.1.4)"),
+    ("auth_multi_dialog.cmy", "AUTH SOMETHINGELSE"): (504, "an unsupported SASL mechanism is 504 5.5.4 "
+                                                           "(RFC 4954 4 and 6), not 534"),
 }
+
+# their listener ports -> (our instance attribute, implicit TLS)
+PORTS = {"1025": ("port", False), "1587": ("submission_port", False), "1465": ("submissions_port", True)}
 
 
 def parse_dialog(path):
@@ -50,8 +56,7 @@ def parse_dialog(path):
     return steps
 
 
-DIALOG_FILES = sorted(p for p in glob.glob(os.path.join(DIALOGS, "*.cmy"))
-                      if not os.path.basename(p).startswith("auth_"))
+DIALOG_FILES = sorted(glob.glob(os.path.join(DIALOGS, "*.cmy")))
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +65,7 @@ def testserver(tmp_path_factory, dns_server):
                           hostname="testserver", domain="testserver")
     inst.set("max_message_size", "1M")  # the dialogs' server runs with max_data_size_mb: 1
     inst.set("max_errors", "10")
-    inst.add_user("user@testserver")
+    inst.add_user("user@testserver", password="secretpassword")  # the auth_*.cmy dialogs log in
     inst.start()
     yield inst
     inst.stop()
@@ -81,7 +86,8 @@ def test_dialog(testserver, path):
         if op in ("tcp_connect", "tls_connect"):
             if w:
                 w.close()
-            w = Wire(testserver.port)
+            attr, tls = PORTS[arg.rsplit(":", 1)[1]]
+            w = Wire(getattr(testserver, attr), tls=tls)
             last_sent = None
         elif op == "close":
             w.close()

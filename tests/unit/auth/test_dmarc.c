@@ -240,9 +240,39 @@ static void test_alignment_and_pct(void)
     CHECK(ev.result == DMARC_RESULT_PASS && ev.aligned_dkim && ev.action == DMARC_POLICY_NONE, "dkim idents pass");
 }
 
+/* test_np - RFC 9091: a From subdomain that does not exist gets np=, one that exists sp= (the records of
+ * the authheaders np1/np2 cases) */
+static void test_np(void)
+{
+    static const char rec[] = "v=DMARC1; p=none; sp=quarantine; np=reject";
+    dns_resolver *r = dns_static_new(base);
+    dns_static_add(r, "_dmarc.example.biz", DNS_T_TXT, 0, rec, sizeof rec - 1);
+    dns_static_add(r, "sub2.example.biz", DNS_T_CNAME, 0, "host.example.biz", 16);
+    dns_static_add(r, "host.example.biz", DNS_T_A, 0, "192.0.2.1", 9);
+    dns_static_add(r, "_dmarc.sub2.example.biz", DNS_T_TXT, 0, "", 0);
+    dmarc_lookup_result lk;
+    dmarc_eval ev;
+    dmarc_lookup_sync(base, r, "sub.example.biz", &lk);
+    CHECK(lk.status == DMARC_LOOKUP_FOUND && lk.from_nxdomain == 1, "np1 lookup %d nx %d", lk.status, lk.from_nxdomain);
+    dmarc_evaluate("sub.example.biz", &lk, NULL, NULL, 0, 0, &ev);
+    CHECK(ev.result == DMARC_RESULT_FAIL && ev.policy == DMARC_POLICY_REJECT, "np1: np=reject, got %d", ev.policy);
+    dmarc_lookup_sync(base, r, "sub2.example.biz", &lk);
+    CHECK(lk.status == DMARC_LOOKUP_FOUND && lk.from_nxdomain == 0, "np2 lookup");
+    dmarc_evaluate("sub2.example.biz", &lk, NULL, NULL, 0, 0, &ev);
+    CHECK(ev.policy == DMARC_POLICY_QUARANTINE, "np2: sp=quarantine, got %d", ev.policy);
+    dmarc_lookup_sync(base, r, "example.biz", &lk);
+    dmarc_evaluate("example.biz", &lk, NULL, NULL, 0, 0, &ev);
+    CHECK(lk.from_nxdomain == 0 && ev.policy == DMARC_POLICY_NONE, "org itself: p=none");
+    dns_static_timeout(r, "slow.example.biz");
+    dmarc_lookup_sync(base, r, "slow.example.biz", &lk);
+    CHECK(lk.status == DMARC_LOOKUP_FOUND && lk.from_nxdomain == 0, "existence unknown counts as existing");
+    dns_resolver_free(r);
+}
+
 int main(void)
 {
     base = event_base_new();
+    test_np();
     each_line("conformance/dmarc/mox/record_parse.tsv", parse_case, NULL);
     dns_resolver *r = fake_dns("lookup");
     each_line("conformance/dmarc/mox/lookup.tsv", lookup_case, r);

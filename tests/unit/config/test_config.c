@@ -53,10 +53,16 @@ static const bad_case bad_cases[] = {
      ":2: smtp_listen: bad address: want ADDR:PORT, [IPV6]:PORT or *:PORT '::1:25'"},
     {"hostname = h.test\nsmtp_listen = 1.2.3.4:70000\n",
      ":2: smtp_listen: bad address: want ADDR:PORT, [IPV6]:PORT or *:PORT '1.2.3.4:70000'"},
+    {"hostname = h.test\ntrusted_networks = 10.0.0.0/8, 300.1.1.1\n",
+     ":2: trusted_networks: bad network '300.1.1.1': want ADDR or ADDR/BITS (IPv4 or IPv6) '10.0.0.0/8, 300.1.1.1'"},
+    {"hostname = h.test\nsend_limit_per_day = many\n", ":2: send_limit_per_day: bad number 'many'"},
     {"hostname = h.test\ndns_server = [fe80::zz]:53\n",
      ":2: dns_server: bad address: want ADDR:PORT, [IPV6]:PORT or *:PORT '[fe80::zz]:53'"},
     {"hostname = h.test\nlog = file\n", ":2: log: bad value: want stderr or syslog 'file'"},
     {"hostname = h.test\nlog_level = loud\n", ":2: log_level: bad value: want debug, info, warn or error 'loud'"},
+    {"hostname = h.test\nspf_fail_action = drop\n", ":2: spf_fail_action: bad value: want one of reject|mark 'drop'"},
+    {"hostname = h.test\ndmarc_policy = Enforce\n", ":2: dmarc_policy: bad value: want one of enforce|monitor 'Enforce'"},
+    {"hostname = h.test\nauth_trusted_forwarders = 192.0.2.0/33\n", NULL},
     {"hostname = h.test\ntls_cert = cert.pem\n", ":2: tls_cert without tls_key"},
     {"hostname = h.test\n\ntls_key = key.pem\n", ":3: tls_key without tls_cert"},
     {"hostname = h.test\nstate_dir = nowhere\n", NULL}, /* message holds the path: checked below */
@@ -122,6 +128,12 @@ static void test_defaults(void)
     CHECK(cfg.retry_max == 4 * 3600 && cfg.queue_lifetime == 5 * 86400, "retry_max %u lifetime %u", cfg.retry_max,
           cfg.queue_lifetime);
     CHECK(cfg.log_syslog == 0 && cfg.log_level == 1, "log");
+    CHECK_STR(cfg.authserv_id, "mx.example.test", "authserv_id defaults to hostname");
+    CHECK_STR(cfg.spf_fail_action, "reject", "spf_fail_action");
+    CHECK_STR(cfg.spf_temperror_action, "defer", "spf_temperror_action");
+    CHECK_STR(cfg.dmarc_policy, "enforce", "dmarc_policy");
+    CHECK_STR(cfg.dmarc_temperror_action, "defer", "dmarc_temperror_action");
+    CHECK(cfg.auth_trusted_forwarders == NULL, "auth_trusted_forwarders");
     config_free(&cfg);
 }
 

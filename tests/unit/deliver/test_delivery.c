@@ -3,7 +3,7 @@
  * with a real accounts database in a temp dir:
  *   - local delivery, alias expansion, duplicates delivered once,
  *     unknown local mailbox bounced (5.1.1), message removed;
- *   - alias with a remote target: local copy once, remote deferred and
+ *   - alias with a remote target whose DNS does not answer: local copy once, remote deferred and
  *     retried with backoff until it expires, no extra local copies;
  *   - "restart": a message left in active/ is delivered by a new scheduler;
  *   - the message log holds the story (msglog_print).
@@ -127,7 +127,11 @@ int main(void)
     snprintf(mdir, sizeof mdir, "%s/mail", root);
     snprintf(db, sizeof db, "%s/pochta.db", root);
     pochta_config cfg = {.hostname = "mx.example.test", .queue_dir = qdir, .mail_dir = mdir, .db_path = db,
-                         .queue_workers = 2, .retry_min = 1, .retry_max = 2, .queue_lifetime = 4};
+                         .queue_workers = 2, .retry_min = 1, .retry_max = 2, .queue_lifetime = 4,
+                         /* no DNS server answers there: the remote target's MX lookup is a temporary
+                          * failure, so it is deferred and retried until it expires */
+                         .dns_server = "127.0.0.1:9", .dns_timeout_ms = 300, .remote_smtp_port = 25,
+                         .remote_timeout = 2};
     char err[256], id1[QUEUE_ID_SIZE], id2[QUEUE_ID_SIZE], id3[QUEUE_ID_SIZE];
     if (setup_accounts() < 0)
         return check_summary();

@@ -28,6 +28,23 @@ static char *read_all(const char *path, size_t *n)
     return p;
 }
 
+/* test_junk_folder - DMARC quarantine: the Maildir++ folder .Junk with its marker */
+static void test_junk_folder(const char *dir)
+{
+    char mail[512], path[4800], err[256], want[1200], marker[1200];
+    struct stat st;
+    snprintf(mail, sizeof mail, "%s/mail", dir);
+    const char *msg = "Subject: spam?\r\n\r\nhello\r\n";
+    CHECK(maildir_deliver_folder(mail, "junky@example.test", "Junk", "", "mx", msg, strlen(msg), path,
+                                 sizeof path, err, sizeof err) == DELIVER_OK, "junk deliver: %s", err);
+    snprintf(want, sizeof want, "%s/example.test/junky/.Junk/new/", mail);
+    CHECK(strncmp(path, want, strlen(want)) == 0, "junk path %s", path);
+    snprintf(marker, sizeof marker, "%s/example.test/junky/.Junk/maildirfolder", mail);
+    CHECK(stat(marker, &st) == 0 && S_ISREG(st.st_mode), "maildirfolder marker");
+    snprintf(marker, sizeof marker, "%s/example.test/junky/new", mail);
+    CHECK(stat(marker, &st) == 0 && S_ISDIR(st.st_mode), "INBOX exists beside the folder");
+}
+
 static void test_deliver(const char *dir)
 {
     char mail[512], path[4800], err[256];
@@ -119,6 +136,7 @@ int main(void)
     char dir[] = "/tmp/pochta-maildir-XXXXXX";
     CHECK(mkdtemp(dir) != NULL, "mkdtemp");
     test_deliver(dir);
+    test_junk_folder(dir);
     test_unsafe(dir);
     test_readonly(dir);
     test_backoff();

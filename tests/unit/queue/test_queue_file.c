@@ -55,10 +55,19 @@ static void test_round_trip(void)
         CHECK_STR(r->helo, "mx.sender.test", "helo");
         CHECK_STR(r->auth_user, "carol", "auth");
         CHECK(r->arrival == m->arrival, "arrival");
-        CHECK(r->body_8bit == 1 && r->smtputf8 == 0, "flags");
+        CHECK(r->body_8bit == 1 && r->smtputf8 == 0 && r->junk == 0, "flags");
         CHECK(r->data.len == m->data.len && memcmp(r->data.data, m->data.data, m->data.len) == 0, "body");
     }
     queue_msg_free(r);
+    /* the Junk flag (DMARC quarantine) survives a round trip */
+    m->junk = 1;
+    buf jf;
+    encode(m, &jf);
+    r = NULL;
+    CHECK(queue_file_read(jf.data, jf.len, &r, err, sizeof err) == QUEUE_OK && r && r->junk == 1, "junk flag");
+    queue_msg_free(r);
+    buf_free(&jf);
+    m->junk = 0;
     /* every proper prefix is torn */
     int bad = 0;
     for (size_t n = 0; n < f.len; n++) {

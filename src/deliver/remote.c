@@ -1,0 +1,537 @@
+/*
+ * remote - one outbound SMTP attempt for one recipient (API in remote.h).
+ *
+ * Blocking I/O on the delivery worker thread: the scheduler already runs
+ * each message on a worker, so a slow remote server holds one worker and
+ * never the event loop. Each worker owns a private event_base and libunbound
+ * resolver (created on first use, freed at thread exit) and runs MX/A/AAAA
+ * lookups to completion with dns_lookup_sync. Limits: replies are read in
+ * lines of at most REMOTE_LINE_MAX bytes and REMOTE_REPLY_MAX bytes in all
+ * (RFC 5321 4.5.3.1.5 allows 512 per line); at most REMOTE_MAX_MX hosts and
+ * REMOTE_MAX_ADDRS addresses per host are tried.
+ */
+#include "deliver/remote.h"
+#include "config/config.h"
+#include "deliver/dkim_out.h"
+#include "dns/dns.h"
+#include "lib/log.h"
+#include "store/msglog.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <idn2.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define REMOTE_LINE_MAX 1000
+#define REMOTE_REPLY_MAX 4096
+#define REMOTE_MAX_MX 10
+#define REMOTE_MAX_ADDRS 4
+
+typedef struct remote_ctx {
+    struct event_base *base;
+    dns_resolver *dns;
+} remote_ctx;
+
+typedef struct remote_conn {
+    const pochta_config *cfg;
+    int fd;
+    SSL_CTX *sslctx;
+    SSL *ssl;
+    char host[256], ip[64];
+    char rbuf[4096];
+    size_t rlen;
+    int code;                      /* last reply code */
+    char reply[REMOTE_REPLY_MAX];  /* last reply, lines joined with " / " */
+    int ext_tls, ext_size, ext_8bit, ext_utf8;
+} remote_conn;
+
+static pthread_key_t remote_key;
+static pthread_once_t remote_once = PTHREAD_ONCE_INIT;
+
+/* remote_ctx_free - thread exit: free that worker's resolver and base */
+static void remote_ctx_free(void *p)
+{
+    remote_ctx *c = p;
+    dns_resolver_free(c->dns);
+    if (c->base)
+        event_base_free(c->base);
+    free(c);
+}
+
+/* remote_key_init - create the per-thread key once */
+static void remote_key_init(void)
+{
+    pthread_key_create(&remote_key, remote_ctx_free);
+}
+
+/* remote_thread_ctx - this worker's resolver, made on first use; NULL when it cannot be made */
+static remote_ctx *remote_thread_ctx(const pochta_config *cfg)
+{
+    pthread_once(&remote_once, remote_key_init);
+    remote_ctx *c = pthread_getspecific(remote_key);
+    if (c)
+        return c;
+    char err[256];
+    c = calloc(1, sizeof *c);
+    if (!c || !(c->base = event_base_new()) || !(c->dns = dns_unbound_new(c->base, cfg->dns_server, err, sizeof err))) {
+        if (c)
+            remote_ctx_free(c);
+        return NULL;
+    }
+    dns_unbound_set_timeout(c->dns, cfg->dns_timeout_ms);
+    pthread_setspecific(remote_key, c);
+    return c;
+}
+
+/* remote_wait - poll fd for events within the timeout; 0 ready, -1 timeout/error */
+static int remote_wait(const remote_conn *c, short events)
+{
+    struct pollfd p = {.fd = c->fd, .events = events};
+    int ms = (int)(c->cfg->remote_timeout ? c->cfg->remote_timeout : 300) * 1000;
+    int r;
+    do
+        r = poll(&p, 1, ms);
+    while (r < 0 && errno == EINTR);
+    return r > 0 ? 0 : -1;
+}
+
+/* remote_io - one read or write through TLS or plain; bytes, 0 EOF, -1 error */
+static ssize_t remote_io(remote_conn *c, int wr, void *p, size_t n)
+{
+    for (;;) {
+        if (remote_wait(c, wr ? POLLOUT : POLLIN) < 0)
+            return -1;
+        if (!c->ssl) {
+            ssize_t r = wr ? send(c->fd, p, n, MSG_NOSIGNAL) : recv(c->fd, p, n, 0);
+            if (r < 0 && (errno == EAGAIN || errno == EINTR))
+                continue;
+            return r;
+        }
+        int r = wr ? SSL_write(c->ssl, p, (int)n) : SSL_read(c->ssl, p, (int)n);
+        if (r > 0)
+            return r;
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            continue;
+        return e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+    }
+}
+
+/* remote_send - write all of s; 0 or -1 */
+static int remote_send(remote_conn *c, const char *s, size_t n)
+{
+    while (n) {
+        ssize_t w = remote_io(c, 1, (void *)s, n);
+        if (w <= 0)
+            return -1;
+        s += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* remote_line - read one line (without CRLF) into out; 0 or -1 */
+static int remote_line(remote_conn *c, char *out, size_t outlen)
+{
+    for (;;) {
+        char *nl = memchr(c->rbuf, '\n', c->rlen);
+        if (nl) {
+            size_t n = (size_t)(nl - c->rbuf);
+            size_t k = n > 0 && c->rbuf[n - 1] == '\r' ? n - 1 : n;
+            if (k >= outlen)
+                k = outlen - 1;
+            memcpy(out, c->rbuf, k);
+            out[k] = '\0';
+            memmove(c->rbuf, nl + 1, c->rlen - n - 1);
+            c->rlen -= n + 1;
+            return 0;
+        }
+        if (c->rlen >= REMOTE_LINE_MAX)
+            return -1; /* a reply line longer than any server should send */
+        ssize_t r = remote_io(c, 0, c->rbuf + c->rlen, sizeof c->rbuf - c->rlen);
+        if (r <= 0)
+            return -1;
+        c->rlen += (size_t)r;
+    }
+}
+
+/* remote_ext - note an EHLO extension keyword we use */
+static void remote_ext(remote_conn *c, const char *kw)
+{
+    if (!strcasecmp(kw, "STARTTLS"))
+        c->ext_tls = 1;
+    else if (!strncasecmp(kw, "SIZE", 4) && (kw[4] == '\0' || kw[4] == ' '))
+        c->ext_size = 1;
+    else if (!strcasecmp(kw, "8BITMIME"))
+        c->ext_8bit = 1;
+    else if (!strcasecmp(kw, "SMTPUTF8"))
+        c->ext_utf8 = 1;
+}
+
+/* remote_reply - read a whole (multi-line) reply; its code, or -1 on a broken connection */
+static int remote_reply(remote_conn *c)
+{
+    char line[REMOTE_LINE_MAX + 1];
+    size_t used = 0;
+    c->reply[0] = '\0';
+    c->code = -1;
+    for (int n = 0; n < 100; n++) {
+        if (remote_line(c, line, sizeof line) < 0)
+            break;
+        size_t ll = strlen(line);
+        if (ll < 3 || line[0] < '2' || line[0] > '5')
+            break;
+        if (used + ll + 4 < sizeof c->reply) {
+            used += (size_t)snprintf(c->reply + used, sizeof c->reply - used, "%s%s", used ? " / " : "", line);
+        }
+        if (ll > 4 && n > 0)
+            remote_ext(c, line + 4); /* EHLO keywords follow the first line */
+        if (ll == 3 || line[3] == ' ') {
+            c->code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+            return c->code;
+        }
+    }
+    snprintf(c->reply, sizeof c->reply, "connection lost or unreadable reply");
+    return -1;
+}
+
+/* remote_cmd - send a command line (CRLF added) and read the reply code */
+static int remote_cmd(remote_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int remote_cmd(remote_conn *c, const char *fmt, ...)
+{
+    char line[2200];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line - 2, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof line - 2)
+        return -1;
+    memcpy(line + n, "\r\n", 2);
+    if (remote_send(c, line, (size_t)n + 2) < 0) {
+        snprintf(c->reply, sizeof c->reply, "connection lost while sending");
+        return -1;
+    }
+    return remote_reply(c);
+}
+
+/* remote_connect - TCP connect to ip:port within the timeout; 0 or -1 (c->reply says why) */
+static int remote_connect(remote_conn *c, unsigned port)
+{
+    struct sockaddr_storage ss = {0};
+    socklen_t sl;
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, c->ip, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        sl = sizeof *s4;
+    } else if (inet_pton(AF_INET6, c->ip, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        sl = sizeof *s6;
+    } else {
+        return -1;
+    }
+    c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0)
+        return -1;
+    int e = 0;
+    socklen_t el = sizeof e;
+    if (connect(c->fd, (struct sockaddr *)&ss, sl) < 0 &&
+        (errno != EINPROGRESS || remote_wait(c, POLLOUT) < 0 ||
+         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &el) < 0 || e != 0)) {
+        snprintf(c->reply, sizeof c->reply, "connect to %s port %u failed: %s", c->ip, port,
+                 e ? strerror(e) : "timed out");
+        close(c->fd);
+        c->fd = -1;
+        return -1;
+    }
+    return 0;
+}
+
+/* remote_starttls - upgrade the connection; 0 or -1 (then the connection is unusable) */
+static int remote_starttls(remote_conn *c)
+{
+    if (remote_cmd(c, "STARTTLS") != 220)
+        return 1; /* refused: go on in clear text (opportunistic) */
+    if (!(c->sslctx = SSL_CTX_new(TLS_client_method())))
+        return -1;
+    SSL_CTX_set_min_proto_version(c->sslctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(c->sslctx, SSL_VERIFY_NONE, NULL); /* opportunistic: RFC 7435 */
+    if (!(c->ssl = SSL_new(c->sslctx)) || !SSL_set_fd(c->ssl, c->fd))
+        return -1;
+    SSL_set_tlsext_host_name(c->ssl, c->host);
+    for (;;) {
+        int r = SSL_connect(c->ssl);
+        if (r == 1)
+            break;
+        int e = SSL_get_error(c->ssl, r);
+        if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) ||
+            remote_wait(c, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT) < 0) {
+            snprintf(c->reply, sizeof c->reply, "TLS handshake failed");
+            return -1;
+        }
+    }
+    c->rlen = 0; /* RFC 3207: discard anything received before TLS */
+    c->ext_tls = c->ext_size = c->ext_8bit = c->ext_utf8 = 0;
+    return 0;
+}
+
+/* remote_close - QUIT politely when possible and free the connection */
+static void remote_close(remote_conn *c, int quit)
+{
+    if (quit && c->fd >= 0)
+        remote_cmd(c, "QUIT");
+    if (c->ssl) {
+        SSL_shutdown(c->ssl);
+        SSL_free(c->ssl);
+    }
+    SSL_CTX_free(c->sslctx);
+    if (c->fd >= 0)
+        close(c->fd);
+    c->ssl = NULL;
+    c->sslctx = NULL;
+    c->fd = -1;
+}
+
+/* remote_body - send the message dot-stuffed (RFC 5321 4.5.2) and the final dot; 0 or -1 */
+static int remote_body(remote_conn *c, const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        const char *nl = memchr(p + i, '\n', n - i);
+        size_t end = nl ? (size_t)(nl - p) + 1 : n;
+        if (p[i] == '.' && remote_send(c, ".", 1) < 0)
+            return -1;
+        if (remote_send(c, p + i, end - i) < 0)
+            return -1;
+        i = end;
+    }
+    if (n && p[n - 1] != '\n' && remote_send(c, "\r\n", 2) < 0)
+        return -1;
+    return remote_send(c, ".\r\n", 3);
+}
+
+typedef struct remote_out {
+    const buf *sig; /* DKIM-Signature fields to put before the message (may be empty) */
+    const char *rcpt; /* RCPT TO address: the domain in A-labels unless the message is SMTPUTF8 */
+    char *status;
+    size_t statuslen;
+    char *reason;
+    size_t reasonlen;
+} remote_out;
+
+/* remote_fail - classify a refusal at a stage: 5xx PERMFAIL, else TEMPFAIL; fills status and reason */
+static remote_status remote_fail(remote_conn *c, const char *stage, remote_out *o)
+{
+    const char *r = c->reply;
+    int perm = c->code >= 500 && c->code < 600;
+    /* the enhanced code of the reply when there is one (RFC 3463), else a generic one */
+    size_t k = 4;
+    if (strlen(r) > 8 && r[3] == ' ' && (r[4] == '4' || r[4] == '5') && r[5] == '.') {
+        while (r[k] && r[k] != ' ' && k < 15)
+            k++;
+        snprintf(o->status, o->statuslen, "%.*s", (int)(k - 4), r + 4);
+    } else {
+        snprintf(o->status, o->statuslen, "%s", perm ? "5.0.0" : "4.0.0");
+    }
+    snprintf(o->reason, o->reasonlen, "%s[%s] said: %s (%s)", c->host, c->ip, r, stage);
+    return perm ? REMOTE_PERMFAIL : REMOTE_TEMPFAIL;
+}
+
+/* remote_hello - EHLO (HELO if refused) and STARTTLS when offered; 0, or -1 (o filled) */
+static int remote_hello(remote_conn *c, remote_out *o, remote_status *st)
+{
+    int code = remote_cmd(c, "EHLO %s", c->cfg->hostname);
+    if (code != 250)
+        code = remote_cmd(c, "HELO %s", c->cfg->hostname);
+    if (code != 250) {
+        *st = remote_fail(c, "after HELO", o);
+        return -1;
+    }
+    if (!c->ext_tls || c->ssl)
+        return 0;
+    int t = remote_starttls(c);
+    if (t < 0 || (t == 0 && remote_cmd(c, "EHLO %s", c->cfg->hostname) != 250)) {
+        *st = remote_fail(c, "after STARTTLS", o);
+        return -1;
+    }
+    return 0;
+}
+
+/* remote_session - one SMTP transaction on a connected socket */
+static remote_status remote_session(remote_conn *c, const queue_msg *m, const char *to, remote_out *o)
+{
+    remote_status st = REMOTE_TEMPFAIL;
+    if (remote_reply(c) != 220)
+        return remote_fail(c, "in the greeting", o);
+    if (remote_hello(c, o, &st) < 0)
+        return st;
+    if (m->smtputf8 && !c->ext_utf8) {
+        snprintf(o->status, o->statuslen, "5.6.7");
+        snprintf(o->reason, o->reasonlen, "%s[%s] does not support SMTPUTF8, and this message needs it "
+                 "(international address or headers): it cannot be delivered there", c->host, c->ip);
+        return REMOTE_PERMFAIL;
+    }
+    char params[128] = "";
+    size_t pl = 0;
+    if (c->ext_size)
+        pl += (size_t)snprintf(params + pl, sizeof params - pl, " SIZE=%zu", m->data.len + o->sig->len);
+    if (m->body_8bit && c->ext_8bit)
+        pl += (size_t)snprintf(params + pl, sizeof params - pl, " BODY=8BITMIME");
+    if (m->smtputf8)
+        snprintf(params + pl, sizeof params - pl, " SMTPUTF8");
+    if (remote_cmd(c, "MAIL FROM:<%s>%s", m->sender, params) != 250)
+        return remote_fail(c, "after MAIL FROM", o);
+    int rc = remote_cmd(c, "RCPT TO:<%s>", o->rcpt);
+    if (rc != 250 && rc != 251)
+        return remote_fail(c, "after RCPT TO", o);
+    if (remote_cmd(c, "DATA") != 354)
+        return remote_fail(c, "after DATA", o);
+    if ((o->sig->len && remote_send(c, o->sig->data, o->sig->len) < 0) ||
+        remote_body(c, m->data.data, m->data.len) < 0 || remote_reply(c) != 250)
+        return remote_fail(c, "after end of data", o);
+    snprintf(o->status, o->statuslen, "2.0.0");
+    snprintf(o->reason, o->reasonlen, "%s", c->reply);
+    return REMOTE_OK;
+}
+
+/* remote_try_host - every address of one MX host; REMOTE_TEMPFAIL means "try the next host" */
+static remote_status remote_try_host(remote_ctx *x, const pochta_config *cfg, const queue_msg *m, const char *to,
+                                     const char *host, remote_out *o)
+{
+    static const uint16_t types[2] = {DNS_T_A, DNS_T_AAAA};
+    remote_status st = REMOTE_TEMPFAIL;
+    int tried = 0;
+    for (int t = 0; t < 2; t++) {
+        dns_answer *a = NULL;
+        if (dns_lookup_sync(x->base, x->dns, host, types[t], &a) != DNS_OK) {
+            dns_answer_free(a);
+            continue;
+        }
+        for (size_t i = 0, n = 0; i < a->count && n < REMOTE_MAX_ADDRS; i++) {
+            if (a->rr[i].type != types[t])
+                continue;
+            n++;
+            tried++;
+            remote_conn c = {.cfg = cfg, .fd = -1};
+            snprintf(c.host, sizeof c.host, "%s", host);
+            snprintf(c.ip, sizeof c.ip, "%s", a->rr[i].text);
+            if (remote_connect(&c, cfg->remote_smtp_port) < 0) {
+                snprintf(o->status, o->statuslen, "4.4.1");
+                snprintf(o->reason, o->reasonlen, "%s[%s]: %s", host, c.ip, c.reply);
+                msglog_event(m->id, "attempt", "to=<%s> host=%s ip=%s result=noconnect", to, host, c.ip);
+                continue;
+            }
+            st = remote_session(&c, m, to, o);
+            char q[1200];
+            log_quote(q, sizeof q, c.reply, strlen(c.reply));
+            msglog_event(m->id, "attempt", "to=<%s> host=%s ip=%s port=%u tls=%s code=%d reply=%s", to, host, c.ip,
+                         cfg->remote_smtp_port, c.ssl ? SSL_get_version(c.ssl) : "no", c.code, q);
+            remote_close(&c, c.code > 0);
+            if (st != REMOTE_TEMPFAIL) {
+                dns_answer_free(a); /* a definite answer; a 4xx moves on to the next address (RFC 5321 5.1) */
+                return st;
+            }
+        }
+        dns_answer_free(a);
+    }
+    if (!tried) {
+        snprintf(o->status, o->statuslen, "4.4.4");
+        snprintf(o->reason, o->reasonlen, "mail server %s has no usable address (A/AAAA)", host);
+    }
+    return st;
+}
+
+/* remote_mx_order - indexes of the MX records of a, lowest preference first (stable) */
+static size_t remote_mx_order(const dns_answer *a, size_t *idx)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < a->count && n < REMOTE_MAX_MX; i++) {
+        if (a->rr[i].type != DNS_T_MX)
+            continue;
+        size_t j = n++;
+        while (j > 0 && a->rr[idx[j - 1]].pref > a->rr[i].pref) {
+            idx[j] = idx[j - 1];
+            j--;
+        }
+        idx[j] = i;
+    }
+    return n;
+}
+
+/* remote_route - MX lookup of an A-label domain and one attempt per host in order */
+static remote_status remote_route(remote_ctx *x, const pochta_config *cfg, const queue_msg *m, const char *to,
+                                  const char *domain, remote_out *o)
+{
+    dns_answer *a = NULL;
+    dns_status ds = dns_lookup_sync(x->base, x->dns, domain, DNS_T_MX, &a);
+    remote_status st = REMOTE_TEMPFAIL;
+    if (ds == DNS_TEMPFAIL || (ds == DNS_OK && !a)) {
+        snprintf(o->status, o->statuslen, "4.4.3");
+        snprintf(o->reason, o->reasonlen, "DNS lookup of the MX records of %s failed temporarily", domain);
+    } else if (ds == DNS_NXDOMAIN || ds == DNS_PERMFAIL) {
+        snprintf(o->status, o->statuslen, "5.1.2");
+        snprintf(o->reason, o->reasonlen, "the domain %s does not exist in DNS: check the address for typos", domain);
+        st = REMOTE_PERMFAIL;
+    } else if (ds == DNS_NODATA) {
+        st = remote_try_host(x, cfg, m, to, domain, o); /* implicit MX: RFC 5321 5.1 */
+    } else if (a->count == 1 && a->rr[0].text[0] == '\0') {
+        snprintf(o->status, o->statuslen, "5.1.10");
+        snprintf(o->reason, o->reasonlen, "the domain %s publishes a null MX (RFC 7505): it accepts no mail", domain);
+        st = REMOTE_PERMFAIL;
+        msglog_event(m->id, "attempt", "to=<%s> mx=null domain=%s", to, domain);
+    } else {
+        size_t idx[REMOTE_MAX_MX];
+        size_t n = remote_mx_order(a, idx);
+        for (size_t i = 0; i < n && st == REMOTE_TEMPFAIL; i++)
+            if (a->rr[idx[i]].text[0])
+                st = remote_try_host(x, cfg, m, to, a->rr[idx[i]].text, o);
+    }
+    dns_answer_free(a);
+    return st;
+}
+
+/* remote_deliver - one attempt for recipient to (see remote.h) */
+remote_status remote_deliver(const pochta_config *cfg, const queue_msg *m, const char *to, char *status,
+                             size_t statuslen, char *reason, size_t reasonlen)
+{
+    buf sig;
+    buf_init(&sig, 16384);
+    char rcpt[1100];
+    remote_out o = {&sig, rcpt, status, statuslen, reason, reasonlen};
+    const char *at = strrchr(to, '@');
+    remote_ctx *x = remote_thread_ctx(cfg);
+    if (!x) {
+        snprintf(status, statuslen, "4.3.0");
+        snprintf(reason, reasonlen, "the DNS resolver could not be started");
+        return REMOTE_TEMPFAIL;
+    }
+    char *ace = NULL;
+    if (!at || idn2_to_ascii_8z(at + 1, &ace, IDN2_NONTRANSITIONAL) != IDN2_OK) {
+        snprintf(status, statuslen, "5.1.2");
+        snprintf(reason, reasonlen, "the domain of %s is not a valid (international) domain name", to);
+        return REMOTE_PERMFAIL;
+    }
+    /* RFC 5890/6531: without SMTPUTF8 the envelope may carry only A-labels */
+    snprintf(rcpt, sizeof rcpt, "%.*s@%s", (int)(at - to), to, m->smtputf8 ? at + 1 : ace);
+    if (dkim_out_sign(cfg, m->id, m->sender, m->data.data, m->data.len, &sig) > 0)
+        msglog_event(m->id, "dkim", "to=<%s> signed=yes", to);
+    remote_status st = remote_route(x, cfg, m, to, ace, &o);
+    idn2_free(ace);
+    buf_free(&sig);
+    return st;
+}

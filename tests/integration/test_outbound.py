@@ -1,0 +1,289 @@
+"""Outbound delivery: pochta forwards mail (alias to a remote address) to a real
+aiosmtpd peer found through MX records served by the test NSD.
+
+Peer: aiosmtpd on 127.0.0.100 with STARTTLS (a throw-away self-signed cert);
+127.0.0.101 (dead.outbound.test) has nothing listening on the same port.
+Local parts choose the peer's answer at RCPT: perm* -> 550 5.1.1,
+temp* -> 451 4.3.0 the first time, then accepted; slow* -> always 451 4.7.1.
+"""
+import os
+import re
+import smtplib
+import ssl
+import subprocess
+import time
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from pochta_instance import free_port
+
+PEER_IP = "127.0.0.100"
+
+
+class PeerHandler:
+    def __init__(self):
+        self.messages = []   # (mail_from, rcpt_tos, content bytes, tls used)
+        self.seen_temp = set()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        local = address.split("@")[0]
+        if local.startswith("perm"):
+            return "550 5.1.1 <%s>: Recipient address rejected: User unknown in peer table" % address
+        if local.startswith("slow"):
+            return "451 4.7.1 <%s>: greylisted by the peer, try again much later" % address
+        if local.startswith("temp") and address not in self.seen_temp:
+            self.seen_temp.add(address)
+            return "451 4.3.0 <%s>: temporary trouble at the peer, try again" % address
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Ok"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content,
+                              session.ssl is not None))
+        return "250 2.0.0 Ok: queued as PEERQ%d" % len(self.messages)
+
+
+@pytest.fixture(scope="module")
+def peer(tmp_path_factory):
+    d = tmp_path_factory.mktemp("peer")
+    cert, key = str(d / "cert.pem"), str(d / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=peer.outbound.test", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    handler = PeerHandler()
+    port = free_port(PEER_IP)
+    ctl = Controller(handler, hostname=PEER_IP, port=port, tls_context=ctx, require_starttls=False,
+                     server_hostname="peer.outbound.test")
+    ctl.start()
+    handler.port = port
+    # the same port on 127.0.0.102: clear text only, no SMTPUTF8 (a plain old server)
+    handler.plain = PeerHandler()
+    ctl2 = Controller(handler.plain, hostname="127.0.0.102", port=port, enable_SMTPUTF8=False,
+                      server_hostname="plain.outbound.test")
+    ctl2.start()
+    yield handler
+    ctl2.stop()
+    ctl.stop()
+
+
+@pytest.fixture
+def sender(pochta_factory, peer):
+    inst = pochta_factory(remote_smtp_port=str(peer.port), retry_min="1s", retry_max="2s",
+                          remote_timeout="10s")
+    return inst
+
+
+def submit(inst, alias, target):
+    """Make alias@example.test forward to target and send one message to it on port 25; the queue ID."""
+    inst.cli("alias", "add", alias, target)
+    subject = "outbound test to " + target
+    body = f"From: carol@good.sender.test\r\nTo: {alias}\r\nSubject: {subject}\r\n\r\nhello there\r\n.leading dot\r\n"
+    with smtplib.SMTP("127.0.0.1", inst.port, timeout=10) as s:
+        s.ehlo("good.sender.test")
+        s.mail("carol@good.sender.test")
+        code, _ = s.rcpt(alias)
+        assert code == 250
+        code, msg = s.data(body.encode())
+        assert code == 250, msg
+    m = re.search(rb"queued as ([0-9A-F]{16})", msg)
+    assert m, msg
+    return m.group(1).decode(), subject
+
+
+def wait_log(inst, qid, pattern, timeout=20.0):
+    deadline = time.time() + timeout
+    out = ""
+    while time.time() < deadline:
+        out = inst.cli("log", qid, check=False).stdout
+        if re.search(pattern, out):
+            return out
+        time.sleep(0.2)
+    raise AssertionError(f"no {pattern!r} in the log of {qid}:\n{out}\n{inst.read_log()}")
+
+
+def peer_got(peer, subject):
+    return [m for m in peer.messages if subject.encode() in m[2]]
+
+
+def test_delivers_over_starttls_and_logs_the_reply(sender, peer):
+    qid, subject = submit(sender, "fwd1@example.test", "alice@ok.outbound.test")
+    log = wait_log(sender, qid, r"event=removed|removed")
+    got = peer_got(peer, subject)
+    assert len(got) == 1
+    mail_from, rcpts, content, tls = got[0]
+    assert mail_from == "carol@good.sender.test" and rcpts == ["alice@ok.outbound.test"]
+    assert tls, "STARTTLS was offered but not used"
+    assert b"\r\n.leading dot\r\n" in content.replace(b"\n", b"\r\n").replace(b"\r\r", b"\r")
+    assert "host=peer.outbound.test ip=127.0.0.100" in log
+    assert re.search(r"tls=TLSv1\.[23]", log)
+    assert "delivered" in log and "queued as PEERQ" in log
+
+
+def test_mx_preference_fallback_and_implicit_mx(sender, peer):
+    qid, subject = submit(sender, "fwd2@example.test", "bob@fb.outbound.test")
+    log = wait_log(sender, qid, r"removed")
+    assert len(peer_got(peer, subject)) == 1
+    # the preferred MX (pref 5, nothing listening) was tried first, then pref 20
+    assert log.index("ip=127.0.0.101") < log.index("ip=127.0.0.100")
+    qid2, subject2 = submit(sender, "fwd3@example.test", "bob@implicit.outbound.test")
+    wait_log(sender, qid2, r"removed")
+    assert len(peer_got(peer, subject2)) == 1
+
+
+def test_4xx_is_retried_then_delivered(sender, peer):
+    qid, subject = submit(sender, "fwd4@example.test", "temp1@ok.outbound.test")
+    log = wait_log(sender, qid, r"removed")
+    assert "deferred" in log and "451 4.3.0" in log
+    assert log.index("deferred") < log.index("delivered")
+    assert len(peer_got(peer, subject)) == 1
+
+
+def test_5xx_bounces_with_remote_reply(sender, peer):
+    qid, subject = submit(sender, "fwd5@example.test", "perm1@ok.outbound.test")
+    log = wait_log(sender, qid, r"removed")
+    assert re.search(r"bounced .*status=5\.1\.1", log)
+    assert "User unknown in peer table" in log and "after RCPT TO" in log
+    assert peer_got(peer, subject) == []
+
+
+def test_null_mx_bounces_at_once(sender, peer):
+    qid, _ = submit(sender, "fwd6@example.test", "x@nullmx.outbound.test")
+    log = wait_log(sender, qid, r"removed")
+    assert re.search(r"bounced .*status=5\.1\.10", log)
+    assert "null MX" in log
+    assert "deferred" not in log
+
+
+def test_5xx_dsn_reaches_local_sender_and_parses(sender, peer):
+    """bob@example.test (local) forwards through an alias to an address the peer refuses: the
+    DSN lands in bob's Maildir as multipart/report that Python's email package parses."""
+    import email
+    from email import policy as email_policy
+    sender.cli("alias", "add", "fwd7@example.test", "perm2@ok.outbound.test")
+    with smtplib.SMTP("127.0.0.1", sender.port, timeout=10) as s:
+        s.ehlo("mx.example.test")
+        s.sendmail("bob@example.test", ["fwd7@example.test"],
+                   b"From: bob@example.test\r\nTo: fwd7@example.test\r\nSubject: will bounce\r\n\r\nhi\r\n")
+    msgs = sender.wait_messages("bob@example.test", 1)
+    raw = msgs[0]
+    msg = email.message_from_bytes(raw, policy=email_policy.default)
+    assert msg.get_content_type() == "multipart/report"
+    assert msg.get_param("report-type") == "delivery-status"
+    assert msg["Return-Path"].strip() == "<>"
+    parts = list(msg.iter_parts())
+    assert [p.get_content_type() for p in parts] == ["text/plain", "message/delivery-status",
+                                                     "text/rfc822-headers"]
+    text = parts[0].get_content()
+    assert "perm2@ok.outbound.test" in text and "peer.outbound.test[127.0.0.100]" in text
+    assert "User unknown in peer table" in text and "after RCPT TO" in text
+    ds = parts[1].get_payload()   # list of Message blocks: per-message, then per-recipient
+    assert ds[0]["Reporting-MTA"] == "dns; mx.example.test"
+    rcpt = ds[1]
+    assert rcpt["Final-Recipient"] == "rfc822; perm2@ok.outbound.test"
+    assert rcpt["Original-Recipient"] == "rfc822; fwd7@example.test"
+    assert rcpt["Action"] == "failed" and rcpt["Status"] == "5.1.1"
+    assert rcpt["Remote-MTA"] == "dns; peer.outbound.test"
+    assert "550 5.1.1" in rcpt["Diagnostic-Code"]
+    assert "Subject: will bounce" in parts[2].get_payload()
+
+
+def test_smtputf8_message_to_server_without_it_bounces(sender, peer):
+    sender.cli("alias", "add", "fwd8@example.test", "u1@notls.outbound.test")
+    with smtplib.SMTP("127.0.0.1", sender.port, timeout=10) as s:
+        s.ehlo("good.sender.test")
+        s.mail("карол@good.sender.test", ["SMTPUTF8"])
+        s.rcpt("fwd8@example.test")
+        code, msg = s.data("From: карол@good.sender.test\r\nSubject: utf8\r\n\r\nпривет\r\n".encode())
+    assert code == 250
+    qid = re.search(rb"queued as ([0-9A-F]{16})", msg).group(1).decode()
+    log = wait_log(sender, qid, r"removed")
+    assert re.search(r"bounced .*status=5\.6\.7", log) and "SMTPUTF8" in log
+    assert not [m for m in peer.plain.messages if b"utf8" in m[2]]
+
+
+def test_server_without_starttls_gets_mail_in_clear(sender, peer):
+    qid, subject = submit(sender, "fwd9@example.test", "carl@notls.outbound.test")
+    log = wait_log(sender, qid, r"removed")
+    got = [m for m in peer.plain.messages if subject.encode() in m[2]]
+    assert len(got) == 1 and got[0][3] is False
+    assert "ip=127.0.0.102" in log and "tls=no" in log
+
+
+def test_mail_of_our_domain_is_dkim_signed(sender, peer):
+    """A key made by `pochta dkim keygen --out STATE/dkim` signs mail from example.test;
+    python3-dkim verifies what the peer received against the record keygen printed."""
+    import dkim
+    os.makedirs(os.path.join(sender.dir, "dkim"), exist_ok=True)
+    out = sender.cli("dkim", "keygen", "example.test", "--out", os.path.join(sender.dir, "dkim")).stdout
+    record = "".join(re.findall(r'"([^"]*)"', out)).encode()
+    assert record.startswith(b"v=DKIM1")
+    sender.cli("alias", "add", "fwd10@example.test", "dk@ok.outbound.test")
+    with smtplib.SMTP("127.0.0.1", sender.port, timeout=10) as s:
+        s.ehlo("mx.example.test")
+        s.sendmail("bob@example.test", ["fwd10@example.test"],
+                   b"From: bob@example.test\r\nTo: fwd10@example.test\r\nSubject: signed one\r\n\r\nbody\r\n")
+    deadline = time.time() + 20
+    while time.time() < deadline and not peer_got(peer, "signed one"):
+        time.sleep(0.1)
+    got = peer_got(peer, "signed one")
+    assert len(got) == 1
+    content = got[0][2]
+    assert content.startswith(b"DKIM-Signature:")
+    assert b"d=example.test" in content and b"s=pochta" in content
+
+    def dnsfunc(name, timeout=5):
+        assert name in (b"pochta._domainkey.example.test.", "pochta._domainkey.example.test.")
+        return record
+    assert dkim.verify(content, dnsfunc=dnsfunc)
+
+
+def test_forwarded_mail_of_other_domains_is_not_signed(sender, peer):
+    os.makedirs(os.path.join(sender.dir, "dkim"), exist_ok=True)
+    sender.cli("dkim", "keygen", "example.test", "--out", os.path.join(sender.dir, "dkim"))
+    qid, subject = submit(sender, "fwd11@example.test", "ns@ok.outbound.test")
+    wait_log(sender, qid, r"removed")
+    got = peer_got(peer, subject)
+    assert len(got) == 1 and b"DKIM-Signature" not in got[0][2]
+
+
+def test_delay_warning_dsn_once(pochta_factory, peer):
+    """delay_warning = 1s: a recipient still deferred after it gets one "delayed" DSN
+    (Action: delayed) while the message stays queued."""
+    import email
+    from email import policy as email_policy
+    inst = pochta_factory(remote_smtp_port=str(peer.port), retry_min="1s", retry_max="1s",
+                          remote_timeout="10s", delay_warning="1s")
+    inst.cli("alias", "add", "fwd12@example.test", "slow1@ok.outbound.test")
+    with smtplib.SMTP("127.0.0.1", inst.port, timeout=10) as s:
+        s.ehlo("mx.example.test")
+        s.mail("bob@example.test")
+        s.rcpt("fwd12@example.test")
+        _, reply = s.data(b"From: bob@example.test\r\nTo: fwd12@example.test\r\nSubject: slow one\r\n\r\nhi\r\n")
+    qid = re.search(rb"queued as ([0-9A-F]{16})", reply).group(1).decode()
+    raw = inst.wait_messages("bob@example.test", 1)[0]
+    msg = email.message_from_bytes(raw, policy=email_policy.default)
+    assert msg.get_content_type() == "multipart/report"
+    assert "Delayed" in msg["Subject"]
+    rcpt = list(msg.iter_parts())[1].get_payload()[1]
+    assert rcpt["Action"] == "delayed" and rcpt["Status"] == "4.4.7"
+    assert "greylisted by the peer" in rcpt["Diagnostic-Code"]
+    # later retries (one a second) do not warn again
+    wait_log(inst, qid, r"(?s)(deferred.*){4}")
+    assert len(inst.messages("bob@example.test")) == 1
+    assert inst.cli("log", qid).stdout.count("action=delayed") == 1
+
+
+def test_null_sender_is_never_bounced(sender, peer):
+    sender.cli("alias", "add", "fwd13@example.test", "perm3@ok.outbound.test")
+    with smtplib.SMTP("127.0.0.1", sender.port, timeout=10) as s:
+        s.ehlo("good.sender.test")
+        s.mail("<>")
+        s.rcpt("fwd13@example.test")
+        _, reply = s.data(b"From: MAILER-DAEMON@good.sender.test\r\nSubject: a bounce\r\n\r\nx\r\n")
+    qid = re.search(rb"queued as ([0-9A-F]{16})", reply).group(1).decode()
+    log = wait_log(sender, qid, r"removed")
+    assert re.search(r"bounced .*status=5\.1\.1", log)
+    assert " dsn " not in log
