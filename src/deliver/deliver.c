@@ -309,6 +309,11 @@ void deliver_message(const pochta_config *cfg, accounts *acct, const char *id, t
             continue;
         }
         queue_rcpt_status out = deliver_rcpt(&r, i, &st[i]);
+        /* A lone recipient's final outcome is followed at once by queue_remove:
+         * its state record would be fsynced only to be unlinked. Without it a
+         * crash between the two delivers again (at-least-once, never lost). */
+        if (m->nrcpts == 1 && out != QRCPT_DEFERRED)
+            continue;
         if (deliver_record(&r, i, &st[i], out, &res->next) < 0 || out == QRCPT_DEFERRED) {
             pending++;
             if (out != QRCPT_DEFERRED && (!res->next || now + 1 < res->next))

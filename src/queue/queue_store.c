@@ -135,7 +135,12 @@ queue_status queue_remove(const char *queue_dir, const char *id)
         goto fail;
     snprintf(path, sizeof path, "%s/state/%s", queue_dir, id);
     snprintf(dir, sizeof dir, "%s/state", queue_dir);
-    if ((unlink(path) < 0 && errno != ENOENT) || fileio_fsync_dir(dir) < 0)
+    if (unlink(path) < 0) {
+        if (errno == ENOENT) /* never written: no directory entry to make durable */
+            return QUEUE_OK;
+        goto fail;
+    }
+    if (fileio_fsync_dir(dir) < 0)
         goto fail;
     return QUEUE_OK;
 fail:
