@@ -14,6 +14,7 @@
 #include "pop3/pop3_session.h"
 
 #include "config/config.h"
+#include "event/evconn.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -256,42 +257,14 @@ static void pop3_session_on_read(struct bufferevent *bev, void *arg)
     pop3_session_process(arg);
 }
 
-/* pop3_session_read_line - take one line; 1 = got one (len SIZE_MAX: overlong), 0 = need more */
-static int pop3_session_read_line(pop3_session *s, struct evbuffer *in, char *line, size_t *len)
-{
-    size_t eol_len;
-    struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
-    size_t avail = evbuffer_get_length(in);
-    if (eol.pos < 0) {
-        if (avail >= POP3_LINE_MAX) {
-            evbuffer_drain(in, avail);
-            s->flags |= POP3_FLAG_LONG_LINE;
-        }
-        return 0;
-    }
-    size_t n = (size_t)eol.pos;
-    if ((s->flags & POP3_FLAG_LONG_LINE) || n + 1 > POP3_LINE_MAX) {
-        evbuffer_drain(in, n + 1);
-        s->flags &= ~(unsigned)POP3_FLAG_LONG_LINE;
-        *len = SIZE_MAX;
-        return 1;
-    }
-    evbuffer_remove(in, line, n + 1);
-    if (n > 0 && line[n - 1] == '\r')
-        n--;
-    line[n] = '\0';
-    *len = n;
-    return 1;
-}
-
 /* pop3_session_process - work through buffered lines in order until we must wait */
 static void pop3_session_process(pop3_session *s)
 {
     struct evbuffer *in = bufferevent_get_input(s->bev);
-    char line[POP3_LINE_MAX + 1];
+    char line[POP3_LINE_MAX];
     while (s->state != POP3_STATE_CLOSING && !(s->flags & (POP3_FLAG_WAITING | POP3_FLAG_GONE))) {
         size_t len;
-        if (!pop3_session_read_line(s, in, line, &len))
+        if (!evconn_read_line(in, line, POP3_LINE_MAX, &s->skipping_line, &len))
             break;
         if (len == SIZE_MAX) {
             if (s->state == POP3_STATE_SASL)
@@ -314,29 +287,11 @@ static void pop3_session_process(pop3_session *s)
 /* pop3_session_start_tls - put a TLS filter over the connection */
 int pop3_session_start_tls(pop3_session *s)
 {
-    SSL *ssl = SSL_new(s->srv->tls);
-    if (!ssl) {
-        log_error(s->id, "event=tls_error error=SSL_new");
-        return -1;
-    }
-    /* Take the session's callbacks before the filter replaces them on the
-     * underlying connection with its own. */
-    bufferevent_data_cb rd, wr;
-    bufferevent_event_cb ev;
-    void *arg;
-    bufferevent_getcb(s->bev, &rd, &wr, &ev, &arg);
-    struct bufferevent *tls = bufferevent_openssl_filter_new(s->srv->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                             BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *tls = evconn_tls_accept(s->srv->base, s->bev, s->srv->tls, POP3_IDLE_TIMEOUT, POP3_INPUT_MAX);
     if (!tls) {
-        SSL_free(ssl);
-        log_error(s->id, "event=tls_error error=filter");
+        log_error(s->id, "event=tls_error error=\"cannot start TLS\"");
         return -1;
     }
-    bufferevent_setcb(tls, rd, wr, ev, arg);
-    struct timeval idle = {POP3_IDLE_TIMEOUT, 0};
-    bufferevent_set_timeouts(tls, &idle, &idle);
-    bufferevent_setwatermark(tls, EV_READ, 0, POP3_INPUT_MAX);
-    bufferevent_enable(tls, EV_READ | EV_WRITE);
     s->bev = tls;
     s->flags |= POP3_FLAG_TLS;
     return 0;

@@ -46,7 +46,6 @@ typedef enum {
 enum {
     POP3_FLAG_TLS = 0x01,       /* TLS is active */
     POP3_FLAG_WAITING = 0x02,   /* a worker job or a throttle delay is running */
-    POP3_FLAG_LONG_LINE = 0x04, /* discarding the rest of an overlong line */
     POP3_FLAG_GONE = 0x08,      /* connection ended while a job ran: free when it finishes */
 };
 
@@ -58,6 +57,7 @@ typedef struct pop3_session {
     char ip[64];
     pop3_state state;
     unsigned flags;
+    int skipping_line;          /* discarding the rest of an overlong line */
     unsigned errors;
     unsigned auth_fails;
     char *user;                 /* from USER, until PASS */

@@ -16,6 +16,7 @@
 
 #include "config/config.h"
 #include "dns/dns.h"
+#include "event/evconn.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "mail/smtp_cmd.h"
@@ -209,34 +210,6 @@ static void smtp_session_on_read(struct bufferevent *bev, void *arg)
     smtp_session_process(arg);
 }
 
-/* smtp_session_read_line - take one command line; 1 = got one, 0 = need more */
-static int smtp_session_read_line(smtp_session *s, struct evbuffer *in, char *line, size_t *len)
-{
-    size_t eol_len;
-    struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
-    size_t avail = evbuffer_get_length(in);
-    if (eol.pos < 0) {
-        if (avail >= SMTP_CMD_LINE_MAX) {
-            evbuffer_drain(in, avail);
-            s->flags |= SMTP_FLAG_LONG_LINE;
-        }
-        return 0;
-    }
-    size_t n = (size_t)eol.pos;
-    if ((s->flags & SMTP_FLAG_LONG_LINE) || n + 1 > SMTP_CMD_LINE_MAX) {
-        evbuffer_drain(in, n + 1);
-        s->flags &= ~(unsigned)SMTP_FLAG_LONG_LINE;
-        *len = SIZE_MAX;
-        return 1;
-    }
-    evbuffer_remove(in, line, n + 1);
-    if (n > 0 && line[n - 1] == '\r')
-        n--;
-    line[n] = '\0';
-    *len = n;
-    return 1;
-}
-
 /* smtp_session_command - one command line (or an overlong one) */
 static void smtp_session_command(smtp_session *s, char *line, size_t len)
 {
@@ -275,7 +248,7 @@ static size_t smtp_session_feed_data(smtp_session *s, struct evbuffer *in)
 static void smtp_session_process(smtp_session *s)
 {
     struct evbuffer *in = bufferevent_get_input(s->bev);
-    char line[SMTP_CMD_LINE_MAX + 1];
+    char line[SMTP_CMD_LINE_MAX];
     while (s->state != SMTP_STATE_CLOSING && !(s->flags & SMTP_FLAG_WAITING)) {
         if (evbuffer_get_length(in) == 0)
             break;
@@ -292,7 +265,7 @@ static void smtp_session_process(smtp_session *s)
             continue;
         }
         size_t len;
-        if (!smtp_session_read_line(s, in, line, &len))
+        if (!evconn_read_line(in, line, SMTP_CMD_LINE_MAX, &s->skipping_line, &len))
             break;
         smtp_session_command(s, line, len);
     }

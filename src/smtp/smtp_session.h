@@ -50,7 +50,6 @@ enum {
     SMTP_FLAG_WAITING = 0x04,   /* a handler waits for an async answer */
     SMTP_FLAG_BDAT_LAST = 0x08, /* the current BDAT chunk is the last */
     SMTP_FLAG_DISCARD = 0x10,   /* BDAT chunk is read and thrown away */
-    SMTP_FLAG_LONG_LINE = 0x20, /* discarding the rest of an overlong command line */
 };
 
 typedef struct smtp_session {
@@ -63,6 +62,7 @@ typedef struct smtp_session {
     char *helo;
     smtp_state state;
     unsigned flags;
+    int skipping_line;          /* discarding the rest of an overlong line */
     unsigned errors;
     unsigned long transactions;
     struct dns_query *dns_q;

@@ -8,6 +8,7 @@
 #include "smtp/smtp_session.h"
 
 #include "config/config.h"
+#include "event/evconn.h"
 #include "lib/log.h"
 
 #include <event2/event.h>
@@ -42,29 +43,12 @@ fail:
 /* smtp_tls_start - put a TLS filter over the session's connection */
 int smtp_tls_start(smtp_session *s)
 {
-    SSL *ssl = SSL_new(s->srv->tls);
-    if (!ssl) {
-        log_error(s->id, "event=tls_error error=SSL_new");
-        return -1;
-    }
-    /* Take the session's callbacks before the filter replaces them on the
-     * underlying connection with its own. */
-    bufferevent_data_cb rd, wr;
-    bufferevent_event_cb ev;
-    void *arg;
-    bufferevent_getcb(s->bev, &rd, &wr, &ev, &arg);
-    struct bufferevent *tls = bufferevent_openssl_filter_new(
-        s->srv->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *tls = evconn_tls_accept(s->srv->base, s->bev, s->srv->tls, s->srv->cfg->idle_timeout,
+                                                256 * 1024);
     if (!tls) {
-        SSL_free(ssl);
-        log_error(s->id, "event=tls_error error=filter");
+        log_error(s->id, "event=tls_error error=\"cannot start TLS\"");
         return -1;
     }
-    bufferevent_setcb(tls, rd, wr, ev, arg);
-    struct timeval idle = {s->srv->cfg->idle_timeout, 0};
-    bufferevent_set_timeouts(tls, &idle, &idle);
-    bufferevent_setwatermark(tls, EV_READ, 0, 256 * 1024);
-    bufferevent_enable(tls, EV_READ | EV_WRITE);
     s->bev = tls;
     return 0;
 }
