@@ -97,4 +97,8 @@ int dkim_b64_decode(const char *p, size_t len, unsigned char *out, size_t outmax
 /* dkim_b64_encode - append base64 of data to out */
 buf_status dkim_b64_encode(const unsigned char *data, size_t len, buf *out);
 
+/* dkim_key_decode - p= bytes to an Ed25519 key (ed25519 set) or an RSA key (SPKI or bare
+ * PKCS#1); NULL when unusable. The caller frees it with EVP_PKEY_free. */
+EVP_PKEY *dkim_key_decode(int ed25519, const unsigned char *der, size_t len);
+
 #endif

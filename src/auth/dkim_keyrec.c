@@ -5,9 +5,9 @@
  * "1024 bits, 2048 recommended" or "does not match our private key".
  *
  * The record syntax is the verifier's (dkim_tags_parse, dkim_b64_decode in
- * dkim_parse.c); decoding accepts SubjectPublicKeyInfo or bare PKCS#1 for
- * RSA (erratum 3017) and 32 raw bytes for Ed25519 (RFC 8463), as the
- * verifier does. Limit: DKIM_KEYREC_MAX_DER decoded bytes.
+ * dkim_parse.c); the key decoding here (dkim_key_decode) is the one the
+ * verifier uses: SubjectPublicKeyInfo or bare PKCS#1 for RSA (erratum
+ * 3017), 32 raw bytes for Ed25519 (RFC 8463). Limit: DKIM_KEYREC_MAX_DER decoded bytes.
  */
 #include "auth/dkim.h"
 #include "auth/dkim_internal.h"
@@ -20,10 +20,10 @@
 /* DKIM_KEYREC_MAX_DER - largest decoded p= (RSA-8192 SPKI is about 1100 bytes) */
 #define DKIM_KEYREC_MAX_DER 2048
 
-/* dkim_keyrec_decode - p= bytes to an EVP key of the type k= names; NULL when unusable */
-static EVP_PKEY *dkim_keyrec_decode(int ed, const unsigned char *der, size_t len)
+/* dkim_key_decode - see dkim_internal.h */
+EVP_PKEY *dkim_key_decode(int ed25519, const unsigned char *der, size_t len)
 {
-    if (ed)
+    if (ed25519)
         return len == 32 ? EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, der, len) : NULL;
     const unsigned char *p = der;
     EVP_PKEY *k = d2i_PUBKEY(NULL, &p, (long)len);
@@ -32,7 +32,7 @@ static EVP_PKEY *dkim_keyrec_decode(int ed, const unsigned char *der, size_t len
         return NULL;
     }
     if (!k) {
-        p = der;
+        p = der; /* RFC 6376 says RSAPublicKey; deployed keys are SPKI (erratum 3017) */
         k = d2i_PublicKey(EVP_PKEY_RSA, NULL, &p, (long)len);
     }
     return k;
@@ -63,7 +63,7 @@ int dkim_keyrec_parse(const char *txt, size_t len, dkim_keyrec *info)
     size_t dlen;
     if (dkim_b64_decode(p->val, p->val_len, der, sizeof der, &dlen) < 0)
         return snprintf(info->error, sizeof info->error, "p= is not valid base64 (or too long)"), -1;
-    info->pkey = dkim_keyrec_decode(info->type == DKIM_KEY_ED25519, der, dlen);
+    info->pkey = dkim_key_decode(info->type == DKIM_KEY_ED25519, der, dlen);
     if (!info->pkey)
         return snprintf(info->error, sizeof info->error, "p= does not hold a usable %s public key",
                         info->type == DKIM_KEY_ED25519 ? "ed25519" : "RSA"), -1;

@@ -20,7 +20,6 @@
 #include <event2/event.h>
 #include <pthread.h>
 #include <openssl/rsa.h>
-#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,24 +256,6 @@ static dkim_result dkim_prepare(dkim_sig_state *st, const dkim_msg *m, const dki
     return DKIM_PASS;
 }
 
-/* dkim_decode_key - p= bytes to an EVP key of the type k= names (SPKI or bare PKCS#1 for RSA) */
-static EVP_PKEY *dkim_decode_key(dkim_alg alg, const unsigned char *der, size_t len)
-{
-    if (alg == ALG_ED25519_SHA256)
-        return len == 32 ? EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, der, len) : NULL;
-    const unsigned char *p = der;
-    EVP_PKEY *k = d2i_PUBKEY(NULL, &p, (long)len);
-    if (k && EVP_PKEY_get_base_id(k) != EVP_PKEY_RSA) {
-        EVP_PKEY_free(k);
-        return NULL;
-    }
-    if (!k) {
-        p = der; /* RFC 6376 says RSAPublicKey; deployed keys are SPKI (erratum 3017) */
-        k = d2i_PublicKey(EVP_PKEY_RSA, NULL, &p, (long)len);
-    }
-    return k;
-}
-
 /* DKIM_KEY_CACHE - decoded public keys kept: OpenSSL 3 key decoding costs several
  * times an RSA verify, and mail from one sender reuses one key. Entries are keyed
  * by the whole key record as published (a hit parses no tags and decodes no base64;
@@ -342,7 +323,7 @@ static int dkim_key_insert(dkim_alg alg, const char *txt, size_t len, const dkim
 {
     unsigned char der[DKIM_MAX_KEY_BYTES];
     size_t dlen;
-    if (dkim_b64_decode(p->val, p->val_len, der, sizeof der, &dlen) < 0 || !(*key = dkim_decode_key(alg, der, dlen)))
+    if (dkim_b64_decode(p->val, p->val_len, der, sizeof der, &dlen) < 0 || !(*key = dkim_key_decode(alg == ALG_ED25519_SHA256, der, dlen)))
         return -1;
     if (len > DKIM_KEY_TEXT_MAX || EVP_PKEY_up_ref(*key) != 1)
         return 0;
