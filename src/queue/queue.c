@@ -31,7 +31,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define QUEUE_HEADER_MAX (64u * 1024 * 1024) /* envelope records; recipients are capped far lower */
 
 struct queue_job {
     queue *q;
@@ -150,44 +149,6 @@ static int queue_group_commit(queue *q, queue_job *job)
     return ok ? 0 : -1;
 }
 
-/* queue_write_tmp - write and fsync tmp/ID; 0 or -1 with *op naming the failed step */
-static int queue_write_tmp(const char *path, const queue_msg *m, const char **op)
-{
-    buf hdr;
-    size_t tlen;
-    const char *trailer = queue_file_trailer(&tlen);
-    buf_init(&hdr, QUEUE_HEADER_MAX);
-    *op = "header";
-    if (queue_file_header(m, &hdr) != BUF_OK) {
-        buf_free(&hdr);
-        errno = EFBIG;
-        return -1;
-    }
-    *op = "open";
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    int rc = -1;
-    if (fd < 0)
-        goto out;
-    *op = "write";
-    if (fileio_write_all(fd, hdr.data, hdr.len) < 0 || fileio_write_all(fd, m->data.data, m->data.len) < 0 ||
-        fileio_write_all(fd, trailer, tlen) < 0)
-        goto out;
-    *op = "fsync";
-    if (fsync(fd) < 0)
-        goto out;
-    *op = "close";
-    rc = close(fd);
-    fd = -1;
-out:
-    if (fd >= 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-    }
-    buf_free(&hdr);
-    return rc;
-}
-
 /* queue_job_work - worker thread: tmp file, fsync, rename, group-committed dir fsync */
 static void queue_job_work(void *arg)
 {
@@ -202,7 +163,7 @@ static void queue_job_work(void *arg)
     }
     snprintf(tmp, sizeof tmp, "%s/%s", q->path_tmp, id);
     snprintf(act, sizeof act, "%s/%s", q->path_active, id);
-    if (queue_write_tmp(tmp, job->m, &op) < 0)
+    if (queue_file_write(tmp, job->m, 0600, &op) < 0)
         goto fail_unlink;
     op = "rename";
     if (rename(tmp, act) < 0)

@@ -8,13 +8,16 @@
  * quarantined by the caller, never half-used).
  */
 #include "queue/queue_file.h"
+#include "lib/fileio.h"
 #include "lib/xalloc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define QUEUE_LEN_DIGITS 12
 
@@ -334,4 +337,43 @@ buf_status queue_state_format(buf *out, const char *payload)
         if (buf_append_char(out, payload[i] == '\n' || payload[i] == '\r' ? ' ' : payload[i]) != BUF_OK)
             return BUF_TOO_BIG;
     return buf_append_char(out, '\n');
+}
+
+/* QUEUE_FILE_HEADER_MAX - envelope records; recipients are capped far lower */
+#define QUEUE_FILE_HEADER_MAX (64u * 1024 * 1024)
+
+/* queue_file_write - see queue_file.h */
+int queue_file_write(const char *path, const queue_msg *m, mode_t mode, const char **op)
+{
+    buf hdr;
+    size_t tlen;
+    const char *trailer = queue_file_trailer(&tlen);
+    int rc = -1, fd = -1;
+    buf_init(&hdr, QUEUE_FILE_HEADER_MAX);
+    *op = "header";
+    if (queue_file_header(m, &hdr) != BUF_OK) {
+        errno = EFBIG;
+        goto out;
+    }
+    *op = "open";
+    if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)) < 0)
+        goto out;
+    *op = "write";
+    if (fileio_write_all(fd, hdr.data, hdr.len) < 0 || fileio_write_all(fd, m->data.data, m->data.len) < 0 ||
+        fileio_write_all(fd, trailer, tlen) < 0)
+        goto out;
+    *op = "fsync";
+    if (fsync(fd) < 0)
+        goto out;
+    *op = "close";
+    rc = close(fd);
+    fd = -1;
+out:
+    if (fd >= 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    buf_free(&hdr);
+    return rc;
 }

@@ -28,6 +28,7 @@
 #define POCHTA_QUEUE_QUEUE_FILE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "lib/buf.h"
@@ -50,6 +51,12 @@ int queue_id_valid(const char *s);
 buf_status queue_file_header(const queue_msg *m, buf *out);
 /* queue_file_trailer - the bytes after the body: "\nE0:\n" */
 const char *queue_file_trailer(size_t *len);
+/*
+ * queue_file_write - the whole message file at path, which must not exist
+ * yet, written and fsync'ed (the directory entry is the caller's to make
+ * durable). 0, or -1 with errno and *op naming the step that failed.
+ */
+int queue_file_write(const char *path, const queue_msg *m, mode_t mode, const char **op);
 
 /*
  * queue_file_read - parse a whole message file. QUEUE_OK with *out a new

@@ -34,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PICKUP_ENVELOPE_MAX (16u << 20) /* envelope records beyond the message itself */
+#define PICKUP_ENVELOPE_MAX (64u << 20) /* envelope records beyond the message (queue_file_write caps them so) */
 #define PICKUP_BATCH 256
 #define PICKUP_DIR_MODE 01733
 #define PICKUP_TMP_MAX_AGE 86400       /* an unfinished ID.tmp older than this is abandoned */
@@ -57,40 +57,6 @@ struct queue_pickup {
 static void pickup_path(const pochta_config *cfg, const char *sub, const char *name, char *out, size_t outlen)
 {
     snprintf(out, outlen, "%s/%s%s%s", cfg->queue_dir, sub, name ? "/" : "", name ? name : "");
-}
-
-/* pickup_write - header, body, trailer into a new file at path, fsync'ed; 0 or -1 with *op */
-static int pickup_write(const char *path, const queue_msg *m, const char **op)
-{
-    buf hdr;
-    size_t tlen;
-    const char *trailer = queue_file_trailer(&tlen);
-    int rc = -1, fd = -1;
-    buf_init(&hdr, PICKUP_ENVELOPE_MAX);
-    *op = "encode";
-    if (queue_file_header(m, &hdr) != BUF_OK) {
-        errno = EFBIG;
-        goto out;
-    }
-    *op = "open";
-    /* 0644: the daemon may run as another user than the injecting program */
-    if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644)) < 0)
-        goto out;
-    *op = "write";
-    if (fileio_write_all(fd, hdr.data, hdr.len) < 0 || fileio_write_all(fd, m->data.data, m->data.len) < 0 ||
-        fileio_write_all(fd, trailer, tlen) < 0)
-        goto out;
-    *op = "fsync";
-    if (fsync(fd) < 0)
-        goto out;
-    *op = "close";
-    rc = close(fd);
-    fd = -1;
-out:
-    if (fd >= 0)
-        close(fd);
-    buf_free(&hdr);
-    return rc;
 }
 
 /* pickup_syncfs - make a new name in pickup/ durable without reading the directory: a
@@ -120,12 +86,13 @@ queue_status queue_inject(const pochta_config *cfg, const queue_msg *m, char *er
     pickup_path(cfg, "pickup", NULL, dir, sizeof dir);
     snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, m->id);
     snprintf(fin, sizeof fin, "%s/%s", dir, m->id);
-    int rc = pickup_write(tmp, m, &op);
+    /* 0644: the daemon may run as another user than the injecting program */
+    int rc = queue_file_write(tmp, m, 0644, &op);
     if (rc < 0 && errno == ENOENT && strcmp(op, "open") == 0) {
         /* never started daemon: make queue_dir and pickup/ as it would (needs its rights) */
         if ((mkdir(cfg->queue_dir, 0700) == 0 || errno == EEXIST) && mkdir(dir, 0700) == 0)
             chmod(dir, PICKUP_DIR_MODE);
-        rc = pickup_write(tmp, m, &op);
+        rc = queue_file_write(tmp, m, 0644, &op);
     }
     if (rc < 0)
         goto fail;
