@@ -11,7 +11,9 @@
  *
  * With -c the HELO name is the configured hostname, the IP the address of
  * smtp_listen (when it is a specific, non-loopback one), the DNS server
- * dns_server and the blocklists doctor_dnsbl / doctor_uribl; when no MX
+ * dns_server, the blocklists doctor_dnsbl / doctor_uribl, and (without
+ * --selector) the selectors and key files the server signs the domain's
+ * mail with (dkim_key_dir, see dkim_out.h); when no MX
  * host has an address, the SMTP checks probe our own smtp_listen;
  * options win over the file. --smtp-port and --connect are for testing and
  * non-standard setups (probe a listener that is not on port 25 of the MX).
@@ -21,6 +23,7 @@
  */
 #include "cli/cli.h"
 #include "cli/cli_common.h"
+#include "deliver/dkim_out.h"
 #include "doctor/doctor.h"
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -208,6 +211,16 @@ static int doctor_run(doctor_args *a, const char *dns_server)
     return rc;
 }
 
+/* doctor_own_keys - the selectors and first private key the server signs domain's mail with */
+static void doctor_own_keys(const pochta_config *cfg, doctor_opts *o, dkim_out_keyfile *keys)
+{
+    size_t n = dkim_out_find(cfg, o->domain, keys, DOCTOR_MAX_SELECTORS);
+    for (size_t i = 0; i < n; i++)
+        o->selectors[o->nselectors++] = keys[i].selector;
+    if (n && !o->dkim_key)
+        o->dkim_key = keys[0].path;
+}
+
 /* cli_doctor - the `pochta doctor` command */
 int cli_doctor(int argc, char **argv, const char *conf_path)
 {
@@ -231,6 +244,7 @@ int cli_doctor(int argc, char **argv, const char *conf_path)
     pochta_config cfg;
     int have_cfg = 0;
     char *listen_ip = NULL;
+    dkim_out_keyfile keys[DOCTOR_MAX_SELECTORS];
     if (conf_path) {
         int rc = cli_config_load(conf_path, &cfg);
         if (rc != CLI_OK)
@@ -247,6 +261,8 @@ int cli_doctor(int argc, char **argv, const char *conf_path)
             a.o.uribl = cfg.doctor_uribl ? cfg.doctor_uribl : "none";
         if (!a.o.ip && (listen_ip = doctor_listen_ip(cfg.smtp_listen)) && strncmp(listen_ip, "127.", 4) != 0)
             a.o.ip = listen_ip;
+        if (a.o.domain && a.o.nselectors == 0)
+            doctor_own_keys(&cfg, &a.o, keys);
     }
     int rc = doctor_run(&a, a.server ? a.server : have_cfg ? cfg.dns_server : NULL);
     free(listen_ip);

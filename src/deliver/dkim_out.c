@@ -33,38 +33,53 @@ static int dkim_out_selector(const char *name, const char *domain, char *sel, si
     return 1;
 }
 
+/* dkim_out_find - see dkim_out.h */
+size_t dkim_out_find(const pochta_config *cfg, const char *domain, dkim_out_keyfile *out, size_t max)
+{
+    if (!domain[0] || strchr(domain, '/') || (!cfg->dkim_key_dir && !cfg->state_dir))
+        return 0;
+    char dir[4096];
+    if (cfg->dkim_key_dir)
+        snprintf(dir, sizeof dir, "%s", cfg->dkim_key_dir);
+    else
+        snprintf(dir, sizeof dir, "%s/dkim", cfg->state_dir);
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    size_t n = 0;
+    struct dirent *e;
+    while (n < max && (e = readdir(d))) {
+        dkim_out_keyfile *k = &out[n];
+        if (dkim_out_selector(e->d_name, domain, k->selector, sizeof k->selector) &&
+            snprintf(k->path, sizeof k->path, "%s/%s", dir, e->d_name) < (int)sizeof k->path)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
 /* dkim_out_sign - see dkim_out.h */
 int dkim_out_sign(const pochta_config *cfg, const char *id, const char *sender, const char *msg, size_t len,
                   buf *hdr)
 {
     const char *at = sender ? strrchr(sender, '@') : NULL;
-    if (!at || !at[1] || strchr(at + 1, '/') || (!cfg->dkim_key_dir && !cfg->state_dir))
+    if (!at)
         return 0;
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", cfg->dkim_key_dir ? cfg->dkim_key_dir : "");
-    if (!cfg->dkim_key_dir)
-        snprintf(dir, sizeof dir, "%s/dkim", cfg->state_dir);
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
+    dkim_out_keyfile keys[DKIM_OUT_MAX_KEYS];
+    size_t nkeys = dkim_out_find(cfg, at + 1, keys, DKIM_OUT_MAX_KEYS);
     int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < DKIM_OUT_MAX_KEYS) {
-        char sel[64], path[4400], err[256];
-        if (!dkim_out_selector(e->d_name, at + 1, sel, sizeof sel))
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        dkim_key *k = dkim_key_load(path, err, sizeof err);
+    for (size_t i = 0; i < nkeys; i++) {
+        char err[256];
+        dkim_key *k = dkim_key_load(keys[i].path, err, sizeof err);
         if (!k) {
-            log_error(id, "event=dkim_sign_error key=%s error=\"%s\"", path, err);
+            log_error(id, "event=dkim_sign_error key=%s error=\"%s\"", keys[i].path, err);
             continue;
         }
-        if (dkim_sign(k, at + 1, sel, msg, len, hdr) == DKIM_OK)
+        if (dkim_sign(k, at + 1, keys[i].selector, msg, len, hdr) == DKIM_OK)
             n++;
         else
-            log_error(id, "event=dkim_sign_error key=%s error=\"signing failed\"", path);
+            log_error(id, "event=dkim_sign_error key=%s error=\"signing failed\"", keys[i].path);
         dkim_key_free(k);
     }
-    closedir(d);
     return n;
 }

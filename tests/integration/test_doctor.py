@@ -439,3 +439,23 @@ def test_garbage_is_not_a_message(dns_server, tmp_path):
     rc, rep = doctor(dns_server, "--message", str(junk), lists=False)
     assert rc == 1
     assert problems(rep) == {"msg.parse": "fail"} and rep["score"] == 0.0
+
+
+def test_config_supplies_selector_and_signing_key(dns_server, pochta_factory, tmp_path):
+    """With -c and no --selector, doctor checks the selectors the server signs with
+    (dkim_key_dir/DOMAIN.SELECTOR.pem) against that very private key."""
+    keys = tmp_path / "dkim"
+    keys.mkdir()
+    with open(DKIM_KEY) as src, open(keys / "perfect.doctor.test.pochta.pem", "w") as dst:
+        dst.write(src.read())
+    inst = pochta_factory(dkim_key_dir=str(keys), doctor_dnsbl="bl.doctor.test", doctor_uribl="dbl.doctor.test")
+    rep = json.loads(inst.cli("doctor", "perfect.doctor.test", "--no-smtp", "--json", check=False).stdout)
+    assert check(rep, "dkim.match")["status"] == "ok", check(rep, "dkim.match")
+    assert "pochta._domainkey.perfect.doctor.test" in check(rep, "dkim.match")["value"]
+
+    # a key the DNS does not publish: the signing key on disk is named as the mismatch
+    os.unlink(keys / "perfect.doctor.test.pochta.pem")
+    inst.cli("dkim", "keygen", "perfect.doctor.test", "--selector", "pochta", "--out", str(keys))
+    rep = json.loads(inst.cli("doctor", "perfect.doctor.test", "--no-smtp", "--json", check=False).stdout)
+    assert check(rep, "dkim.match")["status"] == "fail", check(rep, "dkim.match")
+    assert str(keys / "perfect.doctor.test.pochta.pem") in check(rep, "dkim.match")["value"]
