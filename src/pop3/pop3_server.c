@@ -202,5 +202,6 @@ unsigned pop3_server_fail(pop3_server *srv, const char *ip)
 /* pop3_relay_hook - POP-before-SMTP: may ip relay (a recent POP3 login)? */
 int pop3_relay_hook(void *arg, const char *ip)
 {
-    return accounts_relay_allowed(arg, ip) == ACCT_OK;
+    acct_status st = accounts_relay_allowed(arg, ip);
+    return st == ACCT_OK ? 1 : st == ACCT_TEMPFAIL ? -1 : 0;
 }

@@ -78,7 +78,8 @@ unsigned pop3_server_failures(pop3_server *srv, const char *ip);
 /*
  * pop3_relay_hook - POP-before-SMTP check for the SMTP server's relay hook
  * (smtp_server.relay_hook): arg is the loop thread's accounts handle; 1
- * while ip holds an unexpired grant from a POP3 login, else 0.
+ * while ip holds an unexpired grant from a POP3 login, 0 when not, -1 when
+ * the database cannot say (the SMTP side answers 451 4.3.0).
  */
 int pop3_relay_hook(void *arg, const char *ip);
 

@@ -201,7 +201,13 @@ static int smtp_cmd_rcpt_lookup(smtp_session *s, const mail_addr *a, const char 
         smtp_cmd_rcpt_verdict(s, to, 451, "4.3.0", "Temporary lookup failure in our account database; try again later");
         return 0;
     }
-    if (st != ACCT_OK && !a->is_literal && smtp_relay_allowed(s)) {
+    int relay = st != ACCT_OK && !a->is_literal ? smtp_relay_allowed(s) : 0;
+    if (relay < 0) {
+        smtp_cmd_rcpt_verdict(s, to, 451, "4.3.0", "Temporary failure checking whether this client may relay "
+                              "(POP-before-SMTP lookup); try again later");
+        return 0;
+    }
+    if (relay) {
         smtp_cmd_rcpt_verdict(s, to, 250, "2.1.5", s->auth_user ? "Recipient ok (relayed for an authenticated user)"
                                                                 : "Recipient ok (relayed for a trusted client)");
         return 1;

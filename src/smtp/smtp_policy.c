@@ -71,7 +71,7 @@ static policy_ctx *smtp_policy_fill(smtp_session *s)
     c->nrcpts = s->msg ? (unsigned)s->msg->nrcpts : 0;
     c->spf_mail = spf ? (int)spf->code : -1; /* not computed (skipped or not run) counts as none */
     c->authenticated = s->auth_user != NULL;
-    c->trusted = smtp_relay_allowed(s);
+    c->trusted = smtp_relay_allowed(s) == 1;
     return c;
 }
 

@@ -40,7 +40,8 @@ typedef enum {
 /*
  * smtp_relay_hook - extra "may this client relay without AUTH" check, asked
  * after trusted_networks (POP-before-SMTP plugs in here: return 1 when ip
- * logged in recently). Runs on the loop thread, must not block.
+ * logged in recently, 0 when not, -1 when its lookup failed). Runs on the
+ * loop thread, must not block.
  */
 typedef int (*smtp_relay_hook)(void *arg, const char *ip);
 

@@ -134,7 +134,7 @@ int smtp_relay_allowed(smtp_session *s)
         return 1;
     if (srv->trusted && cidr_list_match(srv->trusted, s->ip))
         return 1;
-    return srv->relay_hook && srv->relay_hook(srv->relay_hook_arg, s->ip);
+    return srv->relay_hook ? srv->relay_hook(srv->relay_hook_arg, s->ip) : 0;
 }
 
 /* smtp_submit_owns - does the session's user own addr? ACCT_OK / ACCT_NOTFOUND / ACCT_TEMPFAIL */

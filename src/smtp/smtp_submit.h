@@ -32,7 +32,8 @@ int smtp_submit_server_init(smtp_server *srv, char *err, size_t errlen);
 /* smtp_submit_server_free - stop the workers (running pending completions) and close the handles */
 void smtp_submit_server_free(smtp_server *srv);
 
-/* smtp_relay_allowed - may this session send to domains that are not ours? 1/0 */
+/* smtp_relay_allowed - may this session send to domains that are not ours?
+ * 1 yes, 0 no, -1 cannot tell now (the relay hook's database failed): 4xx */
 int smtp_relay_allowed(struct smtp_session *s);
 
 /* smtp_submit_mail - MAIL checks for the submission service and for
