@@ -97,6 +97,23 @@ def test_accepted_message_to_full_mailbox_is_deferred_not_lost(pochta_factory):
     assert len(queued) == 1  # still queued, to be retried (and bounced as 5.2.2 on expiry)
 
 
+def test_full_mailbox_delivery_bounces_with_mailbox_full_on_expiry(pochta_factory):
+    """Deferred for a full mailbox until queue_lifetime (its 60 s minimum) ends, then bounced
+    to the (local) sender with status 5.2.2 and the reason, not the generic 4.4.7."""
+    inst = pop3_instance(pochta_factory, queue_lifetime="60s", retry_min="5s", retry_max="10s")
+    inst.cli("user", "quota", ALICE, "2k")
+    with smtplib.SMTP("127.0.0.1", inst.port, timeout=30) as s:
+        s.sendmail("bob@example.test", [ALICE], "From: bob@example.test\r\nSubject: too big\r\n\r\n"
+                   + ("y" * 98 + "\r\n") * 40)
+    dsn = inst.wait_messages("bob@example.test", 1, timeout=120)[0]
+    assert b"Status: 5.2.2" in dsn and b"Mailbox full" in dsn and b"Final-Recipient: rfc822; alice@example.test" in dsn
+    assert inst.messages(ALICE) == []
+    deadline = time.time() + 20
+    while os.listdir(os.path.join(inst.dir, "queue", "active")) and time.time() < deadline:
+        time.sleep(0.1)
+    assert os.listdir(os.path.join(inst.dir, "queue", "active")) == []
+
+
 def test_disabled_mailbox_refused_at_rcpt_and_pop3_login(pochta_factory):
     inst = pop3_instance(pochta_factory)
     inst.cli("user", "disable", "bob@example.test")
