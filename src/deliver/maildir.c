@@ -1,10 +1,12 @@
 /*
  * maildir - Maildir delivery (API and naming in maildir.h).
  *
- * Durability order: file data fsync'ed in tmp/, hard link into new/ (link
- * never replaces an existing file, unlike rename), tmp/ name removed, new/
- * fsync'ed. Directories we create are fsync'ed into their parents, so a
- * fresh mailbox survives a crash as well as the message in it.
+ * Durability order: file data fsync'ed in tmp/, renamed into new/ with
+ * RENAME_NOREPLACE (never replacing an existing file, as the classic
+ * link-then-unlink does, in one call), new/ fsync'ed. The Maildir is
+ * created on the first delivery that finds it missing; directories we
+ * create are fsync'ed into their parents, so a fresh mailbox survives a
+ * crash as well as the message in it.
  */
 #include "deliver/maildir.h"
 #include "deliver/maildir_quota.h"
@@ -120,7 +122,8 @@ static int maildir_write(const char *tmp, const char *hdr, size_t hlen, const ch
     return 0;
 }
 
-/* maildir_link - tmp -> new/ under a fresh unique name; 0, or -1 with errno */
+/* maildir_link - tmp -> new/ under a fresh unique name (never replacing a file); 0, or -1 with
+ * errno (ENOENT: the Maildir is not there yet) */
 static int maildir_link(const char *root, const char *host, size_t size, const char *hdr, size_t hlen,
                         const char *data, size_t len, char *path, size_t pathlen)
 {
@@ -139,11 +142,10 @@ static int maildir_link(const char *root, const char *host, size_t size, const c
                 continue;
             return -1;
         }
-        int rc = link(tmp, path);
+        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+            return 0;
         int e = errno;
         unlink(tmp);
-        if (rc == 0)
-            return 0;
         if (e != EEXIST) {
             errno = e;
             return -1;
@@ -199,16 +201,13 @@ deliver_status maildir_deliver_folder(const char *mail_dir, const char *address,
         snprintf(err, errlen, "address cannot name a mailbox");
         return DELIVER_PERMFAIL;
     }
-    if (maildir_prepare(mail_dir, root) < 0) {
-        snprintf(err, errlen, "cannot create %s: %s", root, strerror(errno));
-        return DELIVER_TEMPFAIL;
-    }
     char top[4096]; /* the mailbox root, where maildirsize lives even for a folder */
     snprintf(top, sizeof top, "%s", root);
     if (folder) {
-        if (maildir_folder(top, folder, root, sizeof root) < 0) {
-            snprintf(err, errlen, "cannot create %s: %s", root, strerror(errno));
-            return DELIVER_TEMPFAIL;
+        int n = snprintf(root, sizeof root, "%s/.%s", top, folder);
+        if (n < 0 || (size_t)n >= sizeof root) {
+            snprintf(err, errlen, "folder name too long");
+            return DELIVER_PERMFAIL;
         }
     }
     maildir_host(hostname ? hostname : "localhost", host, sizeof host);
@@ -221,6 +220,16 @@ deliver_status maildir_deliver_folder(const char *mail_dir, const char *address,
     }
     size_t hdr_len = hdr.len;
     int rc = maildir_link(root, host, hdr.len + len, hdr.data, hdr.len, data, len, path, pathlen);
+    if (rc < 0 && errno == ENOENT) {
+        /* first delivery: create the Maildir (and folder), then once more; trying first
+         * spares every later delivery six mkdir calls */
+        if (maildir_prepare(mail_dir, top) < 0 || (folder && maildir_folder(top, folder, root, sizeof root) < 0)) {
+            snprintf(err, errlen, "cannot create %s: %s", root, strerror(errno));
+            buf_free(&hdr);
+            return DELIVER_TEMPFAIL;
+        }
+        rc = maildir_link(root, host, hdr.len + len, hdr.data, hdr.len, data, len, path, pathlen);
+    }
     buf_free(&hdr);
     if (rc < 0) {
         snprintf(err, errlen, "cannot write into %s: %s", root, strerror(errno));
