@@ -271,13 +271,20 @@ static void rcpt_stage(bounce_rcpt *rc, const char *basis, const char *ctx, cons
 }
 
 /* refine_reason - stage, gateway, expiry and "nothing known" adjustments of c.reason (see docs/internals/bounce.md) */
-static const char *refine_reason(const bounce_class *c, const bounce_rcpt *rc, const char *basis, bool temp)
+static const char *refine_reason(const bounce_class *c, const bounce_rcpt *rc, const char *basis, const char *ctx,
+                                 bool temp)
 {
     const char *reason = c->reason;
-    /* x.1.1 names the mailbox as unknown whatever the stage; words may still say otherwise (rules ran first) */
-    bool firm = bounce_status_decisive(c->status) || (c->status[0] && !strcmp(c->status + 1, ".1.1"));
+    /* x.1.1 names the mailbox as unknown whatever the stage; words may still say otherwise (rules ran first);
+     * so does "<addr>... User unknown" in the recipient's lines (Sendmail's verdict on the address) */
+    bool named = !strcmp(reason, "userunknown") && bounce_re_find(re_addr_unknown, ctx, strlen(ctx), 0, NULL, 1);
+    bool firm = bounce_status_decisive(c->status) || (c->status[0] && !strcmp(c->status + 1, ".1.1")) || named;
     if (!firm)
         reason = by_stage(reason, rc->smtp_command);
+    /* "user unknown" under x.2.1 (mailbox disabled, not accepting) and not at RCPT: the mailbox's filter refused it */
+    if (!strcmp(reason, "userunknown") && strcmp(rc->smtp_command, "RCPT") != 0 && c->status[0] &&
+        !strcmp(c->status + 1, ".2.1"))
+        reason = "filtered";
     /* a gateway's "user unknown" with no RCPT stage and no x.1.1 status: its filter refused the message */
     if (!strcmp(reason, "userunknown") && strcmp(rc->smtp_command, "RCPT") != 0 &&
         !firm && bounce_re_find(re_gateway_unknown, basis, strlen(basis), 0, NULL, 1) &&
@@ -289,7 +296,10 @@ static const char *refine_reason(const bounce_class *c, const bounce_rcpt *rc, c
     bool never_connected = !strcmp(reason, "networkerror") &&
                            bounce_re_find(re_noconnect, basis, strlen(basis), 0, NULL, 1);
     bool temp_class = c->status[0] == '4' || (!rc->status[0] && temp);
-    if (final && ((temp_class && (!strcmp(reason, "undefined") || never_connected)) || (no_status && never_connected)))
+    if (final && ((temp_class && never_connected) || (no_status && never_connected)))
+        reason = "expired";
+    /* still being retried and nothing says why (Sisimai): the delay itself is the reason */
+    if (!final && !strcmp(reason, "undefined"))
         reason = "expired";
     /* a failure was reported but nothing says why: Sisimai's "onhold", not a guess */
     if (!strcmp(reason, "undefined") && strcasecmp(rc->action, "delivered") != 0)
@@ -319,7 +329,7 @@ static void finish_rcpt(bounce_rcpt *rc, const bounce_doc *doc, size_t notice_le
     }
     rcpt_stage(rc, basis, ctx, doc, notice_len, r);
     bool temp = c.reply_code[0] == '4' || !strcasecmp(rc->action, "delayed") || nf->temporary;
-    rc->reason = refine_reason(&c, rc, basis, temp);
+    rc->reason = refine_reason(&c, rc, basis, ctx, temp);
     if (!rc->status[0] && strstr(c.status, ".0.9"))
         c.status[0] = '\0';
     memcpy(rc->status, c.status, sizeof rc->status);

@@ -18,7 +18,7 @@
 
 #define BOUNCE_CONTEXT_LINES 12
 
-static pcre2_code *re_marker, *re_addr, *re_hdrline, *re_stage, *re_host, *re_transcript, *re_stage_words;
+static pcre2_code *re_marker, *re_addr, *re_hdrline, *re_helpline, *re_stage, *re_host, *re_transcript, *re_stage_words;
 
 /* text_init - compile this file's patterns once */
 static bool text_init(void)
@@ -34,15 +34,17 @@ static bool text_init(void)
         "(?<![\\w.+=-])([a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\\.)+[a-z][a-z0-9-]*[a-z0-9])(?![\\w-])");
     re_hdrline = bounce_re_compile(
         "^\\s*(?:message-id|in-reply-to|references|return-path|received|from|sender|reply-to|date|subject|cc|x-[\\w-]+|content-[\\w-]+|mime-version|dkim-signature|reporting-mta|arrival-date|envelope-from|by|from:|с уважением)\\s*[:;]");
+    /* a line naming whom to ask for help ("please contact <postmaster@...>"), not a failed recipient */
+    re_helpline = bounce_re_compile("(?:please|you (?:can|may|should)) contact|for (?:further |more )?(?:assistance|help|information)|contact (?:the|your) (?:postmaster|administrator|helpdesk)");
     re_stage = bounce_re_compile(
-        "(?:after|in reply to|in response to|while (?:sending|talking)|during|>>>|command:?|on|\\[|smtp:)\\s*(?:the\\s+)?(?:end of\\s+)?\\b(rcpt to|rcpt_to|rcpt|mail from|mail_from|data|helo|ehlo|starttls|auth|connect|connection|greeting|banner|initial connection|dot|message body)\\b");
+        "(?:after|in reply to|in response to|while (?:sending|talking)|during|>>>|command:?|on|\\[|smtp:|did not like our)\\s*(?:the\\s+)?(?:end of\\s+)?\\b(rcpt to|rcpt_to|rcpt|mail from|mail_from|data|helo|ehlo|starttls|auth|connect|connection|greeting|banner|initial connection|dot|message body)\\b");
     /* a transcript: the command the error answered is the last ">>>" line before "<<< 4xx/5xx" */
     re_transcript = bounce_re_compile(
         ">>>\\s*(rcpt to|mail from|data|helo|ehlo|starttls|auth|\\.)[^\\n]*\\n(?:<<<\\s*[123]\\d\\d[^\\n]*\\n|>>>[^\\n]*\\n)*<<<\\s*[45]\\d\\d");
     re_stage_words = bounce_re_compile("does not (like) recipient|but (sender) was rejected|but my (name) was rejected");
     re_host = bounce_re_compile(
         "(?:host|server|mx|by|from|talking to|remote[- ]mta:?|connect to)\\s+\\[?([a-z0-9][a-z0-9.-]*\\.[a-z]{2,}|\\d{1,3}(?:\\.\\d{1,3}){3})\\.?\\]?");
-    return re_marker && re_addr && re_hdrline && re_stage && re_host && re_transcript && re_stage_words;
+    return re_marker && re_addr && re_hdrline && re_helpline && re_stage && re_host && re_transcript && re_stage_words;
 }
 
 size_t bounce_notice_end(const char *body, size_t len)
@@ -63,7 +65,7 @@ static bool text_skipped(const char *addr, size_t n, const char *const *skip)
     return false;
 }
 
-/* text_scan - add addresses of notice not in skip; those on header-like lines too when headers */
+/* text_scan - add addresses of notice not in skip; those on header-like and help lines too when headers */
 static size_t text_scan(const char *notice, size_t len, const char *const *skip, bool headers, bounce_report *r)
 {
     size_t added = 0, off = 0, ov[4];
@@ -76,7 +78,8 @@ static size_t text_scan(const char *notice, size_t len, const char *const *skip,
             ls--;
         const char *le = memchr(notice + ls, '\n', len - ls);
         size_t llen = le ? (size_t)(le - notice) - ls : len - ls;
-        if (!headers && bounce_re_find(re_hdrline, notice + ls, llen, 0, NULL, 1))
+        if (!headers && (bounce_re_find(re_hdrline, notice + ls, llen, 0, NULL, 1) ||
+                         bounce_re_find(re_helpline, notice + ls, llen, 0, NULL, 1)))
             continue;
         char *tmp = xstrndup(a, an);
         if (!text_skipped(a, an, skip) && !bounce_rcpt_find(r, tmp) && bounce_rcpt_add(r, a, an))
