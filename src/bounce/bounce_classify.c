@@ -83,7 +83,7 @@ static const struct {
 } bounce_decisive_map[] = {
     {".1.6", "hasmoved"},    {".1.7", "rejected"},     {".1.8", "rejected"},
     {".1.10", "notaccept"},  {".2.2", "mailboxfull"},  {".2.3", "exceedlimit"},
-    {".3.4", "mesgtoobig"},  {".4.7", "expired"},
+    {".3.4", "mesgtoobig"},
     {".6.0", "contenterror"}, {".7.13", "suspend"},    {".7.25", "requireptr"},
     {".7.26", "authfailure"}, {".7.509", "authfailure"}, {".7.606", "blocked"},
 };
