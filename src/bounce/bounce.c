@@ -13,7 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-static pcre2_code *re_unsub_subj, *re_bouncer, *re_bounce_subj, *re_auto_subj, *re_bounce_body, *re_temporary, *re_noconnect, *re_errline, *re_gateway_unknown, *re_addr_unknown, *re_mbox_from;
+static pcre2_code *re_unsub_subj, *re_dd, *re_bouncer, *re_bounce_subj, *re_auto_subj, *re_bounce_body, *re_temporary, *re_noconnect, *re_errline, *re_gateway_unknown, *re_addr_unknown, *re_mbox_from;
 static int bounce_ready;
 
 int bounce_init(void)
@@ -34,10 +34,12 @@ int bounce_init(void)
     re_noconnect = bounce_re_compile("connect to|not reachable|unreachable|(?:could not|unable to|can't|cannot) (?:connect|establish)|timed? ?out|connection refused");
     re_errline = bounce_re_compile("(?<![\\d.])[45]\\d\\d[ \\-:]|(?<![\\d.])[45]\\.\\d{1,3}\\.\\d{1,3}(?![\\d])");
     re_mbox_from = bounce_re_compile("(?m)^From \\S+ +[A-Z][a-z]{2} [A-Z][a-z]{2} +\\d{1,2} \\d\\d:\\d\\d(?::\\d\\d)? \\d{4}\\r?$");
-    re_gateway_unknown = bounce_re_compile("user unknown|unknown user|no such user");
+    re_gateway_unknown = bounce_re_compile("user unknown|unknown user|no such user|(?:doesn't|does not) have an? \\S+ account|\\binvalid address\\b|account that you tried to reach does not exist");
+    /* Yahoo's "554 delivery error: dd ..." refuses a mailbox that does not exist, and it answers so after DATA */
+    re_dd = bounce_re_compile("delivery error: dd ");
     /* "<bob@example.org>: User unknown": the server named the mailbox it does not have */
     re_addr_unknown = bounce_re_compile("<[^<>@\\s]+@[^<>\\s]+>(?::|\\.\\.\\.)\\s*user unknown|unknown user: \\S+");
-    if (!re_unsub_subj || !re_mbox_from || !re_gateway_unknown || !re_addr_unknown || !re_errline || !re_bouncer || !re_bounce_subj || !re_auto_subj || !re_bounce_body || !re_temporary || !re_noconnect)
+    if (!re_unsub_subj || !re_dd || !re_mbox_from || !re_gateway_unknown || !re_addr_unknown || !re_errline || !re_bouncer || !re_bounce_subj || !re_auto_subj || !re_bounce_body || !re_temporary || !re_noconnect)
         return -1;
     bounce_ready = 1;
     return 0;
@@ -287,7 +289,8 @@ static const char *refine_reason(const bounce_class *c, const bounce_rcpt *rc, c
 {
     const char *reason = c->reason;
     /* x.1.1 names the mailbox as unknown whatever the stage; words may still say otherwise (rules ran first) */
-    bool firm = bounce_status_decisive(c->status) || (c->status[0] && !strcmp(c->status + 1, ".1.1"));
+    bool firm = bounce_status_decisive(c->status) || (c->status[0] && !strcmp(c->status + 1, ".1.1")) ||
+                bounce_re_find(re_dd, basis, strlen(basis), 0, NULL, 1);
     if (!firm)
         reason = by_stage(reason, rc->smtp_command);
     /* "user unknown" under x.2.1 (mailbox disabled, not accepting) and not at RCPT: the mailbox's filter refused it */

@@ -127,6 +127,15 @@ static bool text_names_other(const char *line, size_t llen, const char *addr, co
     return false;
 }
 
+/* text_new_session - whether line starts the transcript of another SMTP session ("While talking to host:") */
+static bool text_new_session(const char *line, size_t llen)
+{
+    size_t i = 0;
+    while (i < llen && (line[i] == ' ' || line[i] == '\t' || line[i] == '.'))
+        i++;
+    return llen - i >= 16 && strncasecmp(line + i, "while talking to", 16) == 0;
+}
+
 char *bounce_text_context(const char *notice, size_t len, const char *addr, const bounce_report *r)
 {
     buf out;
@@ -141,7 +150,7 @@ char *bounce_text_context(const char *notice, size_t len, const char *addr, cons
         bool mine = alen && text_has(line, llen, addr);
         if (mine)
             taking = BOUNCE_CONTEXT_LINES;
-        else if (taking && text_names_other(line, llen, addr, r))
+        else if (taking && (text_names_other(line, llen, addr, r) || text_new_session(line, llen)))
             taking = 0;
         if (taking) {
             (void)buf_append(&out, line, llen);
