@@ -89,11 +89,57 @@ static size_t text_scan(const char *notice, size_t len, const char *const *skip,
     return added;
 }
 
+/* text_help_addr - whether addr is named on a help line of notice ("please contact <support@...>") */
+static bool text_help_addr(const char *notice, size_t len, const char *addr)
+{
+    size_t pos = 0, alen = strlen(addr);
+    while (pos < len) {
+        const char *nl = memchr(notice + pos, '\n', len - pos);
+        size_t lend = nl ? (size_t)(nl - notice) : len;
+        for (size_t i = pos; alen && i + alen <= lend; i++)
+            if (strncasecmp(notice + i, addr, alen) == 0) {
+                if (bounce_re_find(re_helpline, notice + pos, lend - pos, 0, NULL, 1))
+                    return true;
+                break;
+            }
+        pos = lend + 1;
+    }
+    return false;
+}
+
+/* text_drop_help - remove the recipients from index first on that the notice names as whom to ask for help */
+static size_t text_drop_help(const char *notice, size_t len, size_t first, bounce_report *r)
+{
+    size_t kept = first, dropped = 0;
+    for (size_t i = first; i < r->nrcpt; i++) {
+        bounce_rcpt *rc = &r->rcpt[i];
+        /* keep the last one when every address found is a help address */
+        if (kept == first && i + 1 == r->nrcpt) {
+            r->rcpt[kept++] = *rc;
+            continue;
+        }
+        if (text_help_addr(notice, len, rc->recipient)) {
+            free(rc->recipient);
+            free(rc->diagnostic);
+            free(rc->remote_mta);
+            dropped++;
+            continue;
+        }
+        r->rcpt[kept++] = *rc;
+    }
+    r->nrcpt = kept;
+    return dropped;
+}
+
 size_t bounce_text_recipients(const char *notice, size_t len, const char *const *skip, bounce_report *r)
 {
     if (!text_init())
         return 0;
+    size_t first = r->nrcpt;
     size_t n = text_scan(notice, len, skip, false, r);
+    /* a help address quoted again on a line without the words ("<support@...>" in a translation) */
+    if (n > 1)
+        n -= text_drop_help(notice, len, first, r);
     if (!n)
         n = text_scan(notice, len, skip, true, r);
     if (!n && skip && skip[0]) {
@@ -140,23 +186,28 @@ char *bounce_text_context(const char *notice, size_t len, const char *addr, cons
 {
     buf out;
     buf_init(&out, 16 * 1024);
-    size_t pos = 0, alen = strlen(addr);
+    size_t pos = 0, alen = strlen(addr), session = len; /* start of the open "While talking to" transcript */
     int taking = 0;
     while (pos < len) {
         const char *nl = memchr(notice + pos, '\n', len - pos);
         size_t lend = nl ? (size_t)(nl - notice) : len;
         const char *line = notice + pos;
         size_t llen = lend - pos;
-        bool mine = alen && text_has(line, llen, addr);
+        bool mine = alen && text_has(line, llen, addr), other = !mine && text_names_other(line, llen, addr, r);
+        bool starts = text_new_session(line, llen);
+        /* Sendmail's transcript of a session comes before the "<addr>... Remote protocol error" line it explains */
+        if (mine && !out.len && session < pos)
+            (void)buf_append(&out, notice + session, pos - session);
         if (mine)
             taking = BOUNCE_CONTEXT_LINES;
-        else if (taking && (text_names_other(line, llen, addr, r) || text_new_session(line, llen)))
+        else if (taking && (other || starts))
             taking = 0;
         if (taking) {
             (void)buf_append(&out, line, llen);
             (void)buf_append_char(&out, '\n');
             taking--;
         }
+        session = starts ? pos : other ? len : session;
         pos = lend + 1;
     }
     return buf_steal(&out, NULL);
