@@ -13,7 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-static pcre2_code *re_bouncer, *re_bounce_subj, *re_auto_subj, *re_bounce_body, *re_temporary, *re_noconnect, *re_errline, *re_gateway_unknown, *re_addr_unknown, *re_mbox_from;
+static pcre2_code *re_unsub_subj, *re_dd, *re_bouncer, *re_bounce_subj, *re_auto_subj, *re_bounce_body, *re_temporary, *re_noconnect, *re_errline, *re_gateway_unknown, *re_addr_unknown, *re_mbox_from;
 static int bounce_ready;
 
 int bounce_init(void)
@@ -24,18 +24,22 @@ int bounce_init(void)
     bounce_ready = -1;
     if (bounce_rules_init() < 0 || bounce_explain_init() < 0)
         return -1;
+    /* an RFC 2369 / RFC 8058 unsubscribe request sent by the recipient's mail program to a List-Unsubscribe mailto */
+    re_unsub_subj = bounce_re_compile("^\\s*unsubscribe\\s*$");
     re_bouncer = bounce_re_compile("mailer[-_ ]?daemon|post_?master|mail delivery (?:system|subsystem|service)|mail ?administrator|\\bmdaemon\\b|\\bbounce|\\bdaemon@|system administrator|internet mail delivery|\\bmailer@|delivery status notification");
-    re_bounce_subj = bounce_re_compile("undeliver|undelivered|delivery (?:status|fail|failure|notification|problem|report|has failed|incomplete)|returned (?:mail|to sender)|failure notice|non[- ]?delivery|could not be delivered|not delivered|mail delivery failed|delivery failed|warning: could not send|message delayed|delayed mail|mail system error|rejected|returned|bounce|недостав|не доставлен|ошибка доставки|возврат");
+    re_bounce_subj = bounce_re_compile("undeliver|undelivered|delivery (?:status|fail|failure|notification|problem|report|has failed|incomplete)|returned (?:mail|to sender)|failure notice|non[- ]?delivery|could not be delivered|not delivered|mail delivery failed|delivery failed|warning: could not send|message delayed|delayed mail|mail system error|rejected|returned|bounce|not (?:a )?member|недостав|не доставлен|ошибка доставки|возврат");
     re_auto_subj = bounce_re_compile("^\\s*(?:auto(?:matic)?[- ]?(?:reply|response|answer|antwort)|out of (?:the )?office|vacation|away from|abwesen|automatische antwort|r[ée]ponse automatique|absence|автоответ|автоматический ответ|отпуск|нет на месте)|^\\s*auto:|\\(auto[- ]?reply\\)|out of office");
     re_bounce_body = bounce_re_compile("could not be delivered|(?:delivery|deliver) (?:to the following|has failed|failed)|undeliverable|permanent (?:error|fatal)|following (?:address|recipient)|returning message to sender|unable to deliver|not (?:be )?delivered|message (?:was )?not delivered|не (?:удалось|может быть) доставить|не доставлен");
     re_temporary = bounce_re_compile("temporary (?:failure|error|problem)|will be retried|will (?:continue|keep) (?:trying|to try)|still trying|has been delayed|delivery (?:is )?delayed|not yet been delivered|warning: (?:message|could not)|retry timeout exceeded|have been failing for a long time|временн\\w+ (?:ошибк|сбой)");
     re_noconnect = bounce_re_compile("connect to|not reachable|unreachable|(?:could not|unable to|can't|cannot) (?:connect|establish)|timed? ?out|connection refused");
     re_errline = bounce_re_compile("(?<![\\d.])[45]\\d\\d[ \\-:]|(?<![\\d.])[45]\\.\\d{1,3}\\.\\d{1,3}(?![\\d])");
     re_mbox_from = bounce_re_compile("(?m)^From \\S+ +[A-Z][a-z]{2} [A-Z][a-z]{2} +\\d{1,2} \\d\\d:\\d\\d(?::\\d\\d)? \\d{4}\\r?$");
-    re_gateway_unknown = bounce_re_compile("user unknown|unknown user|no such user");
+    re_gateway_unknown = bounce_re_compile("user unknown|unknown user|no such user|(?:doesn't|does not) have an? \\S+ account|\\binvalid address\\b|account that you tried to reach does not exist");
+    /* Yahoo's "554 delivery error: dd ..." refuses a mailbox that does not exist, and it answers so after DATA */
+    re_dd = bounce_re_compile("delivery error: dd ");
     /* "<bob@example.org>: User unknown": the server named the mailbox it does not have */
     re_addr_unknown = bounce_re_compile("<[^<>@\\s]+@[^<>\\s]+>(?::|\\.\\.\\.)\\s*user unknown|unknown user: \\S+");
-    if (!re_mbox_from || !re_gateway_unknown || !re_addr_unknown || !re_errline || !re_bouncer || !re_bounce_subj || !re_auto_subj || !re_bounce_body || !re_temporary || !re_noconnect)
+    if (!re_unsub_subj || !re_dd || !re_mbox_from || !re_gateway_unknown || !re_addr_unknown || !re_errline || !re_bouncer || !re_bounce_subj || !re_auto_subj || !re_bounce_body || !re_temporary || !re_noconnect)
         return -1;
     bounce_ready = 1;
     return 0;
@@ -249,6 +253,16 @@ static char *rcpt_context(bounce_rcpt *rc, const bounce_doc *doc, size_t notice_
         ctx = xstrndup(doc->body.data, notice_len);
         whole = true;
     }
+    /* the only recipient, but the server's reply stands before the address (a notice that quotes the
+     * error first, then the message details): the notice's reply lines are its diagnostic */
+    if (!rc->diagnostic[0] && !whole && r->nrcpt == 1 && doc->body.len &&
+        !bounce_re_find(re_errline, ctx, strlen(ctx), 0, NULL, 1) &&
+        bounce_re_find(re_errline, doc->body.data, notice_len, 0, NULL, 1)) {
+        char *notice = xstrndup(doc->body.data, notice_len);
+        free(rc->diagnostic);
+        rc->diagnostic = error_lines(notice);
+        free(notice);
+    }
     if (!rc->diagnostic[0] && ctx[0]) {
         free(rc->diagnostic);
         rc->diagnostic = whole ? error_lines(ctx) : bounce_one_line(ctx, strlen(ctx));
@@ -275,9 +289,14 @@ static const char *refine_reason(const bounce_class *c, const bounce_rcpt *rc, c
 {
     const char *reason = c->reason;
     /* x.1.1 names the mailbox as unknown whatever the stage; words may still say otherwise (rules ran first) */
-    bool firm = bounce_status_decisive(c->status) || (c->status[0] && !strcmp(c->status + 1, ".1.1"));
+    bool firm = bounce_status_decisive(c->status) || (c->status[0] && !strcmp(c->status + 1, ".1.1")) ||
+                bounce_re_find(re_dd, basis, strlen(basis), 0, NULL, 1);
     if (!firm)
         reason = by_stage(reason, rc->smtp_command);
+    /* "user unknown" under x.2.1 (mailbox disabled, not accepting) and not at RCPT: the mailbox's filter refused it */
+    if (!strcmp(reason, "userunknown") && strcmp(rc->smtp_command, "RCPT") != 0 && c->status[0] &&
+        !strcmp(c->status + 1, ".2.1"))
+        reason = "filtered";
     /* a gateway's "user unknown" with no RCPT stage and no x.1.1 status: its filter refused the message */
     if (!strcmp(reason, "userunknown") && strcmp(rc->smtp_command, "RCPT") != 0 &&
         !firm && bounce_re_find(re_gateway_unknown, basis, strlen(basis), 0, NULL, 1) &&
@@ -289,7 +308,10 @@ static const char *refine_reason(const bounce_class *c, const bounce_rcpt *rc, c
     bool never_connected = !strcmp(reason, "networkerror") &&
                            bounce_re_find(re_noconnect, basis, strlen(basis), 0, NULL, 1);
     bool temp_class = c->status[0] == '4' || (!rc->status[0] && temp);
-    if (final && ((temp_class && (!strcmp(reason, "undefined") || never_connected)) || (no_status && never_connected)))
+    if (final && ((temp_class && never_connected) || (no_status && never_connected)))
+        reason = "expired";
+    /* still being retried and nothing says why (Sisimai): the delay itself is the reason */
+    if (!final && !strcmp(reason, "undefined"))
         reason = "expired";
     /* a failure was reported but nothing says why: Sisimai's "onhold", not a guess */
     if (!strcmp(reason, "undefined") && strcasecmp(rc->action, "delivered") != 0)
@@ -358,6 +380,26 @@ static void fill_feedback(const bounce_doc *doc, bounce_report *r)
     for (size_t i = 0; i < r->nrcpt; i++) {
         r->rcpt[i].reason = "feedback";
         snprintf(r->rcpt[i].action, sizeof r->rcpt[i].action, "%s", "feedback");
+    }
+}
+
+/* looks_unsubscribe - an automatic "unsubscribe" request (List-Unsubscribe mailto), no delivery report */
+static bool looks_unsubscribe(const bounce_doc *doc)
+{
+    bool automatic = doc->autoreply_hdr || (doc->auto_submitted && strncasecmp(doc->auto_submitted, "no", 2) != 0);
+    return automatic && !doc->dsn.len && doc->subject &&
+           bounce_re_find(re_unsub_subj, doc->subject, strlen(doc->subject), 0, NULL, 1);
+}
+
+/* fill_unsubscribe - the person opting out is the one recipient, as a feedback entry */
+static void fill_unsubscribe(const bounce_doc *doc, bounce_report *r)
+{
+    char *from = addr_of(doc->from);
+    bounce_rcpt *rc = bounce_rcpt_add(r, from ? from : "", from ? strlen(from) : 0);
+    free(from);
+    if (rc) {
+        rc->reason = "feedback";
+        snprintf(rc->action, sizeof rc->action, "%s", "unsubscribe");
     }
 }
 
@@ -439,6 +481,9 @@ bounce_parse_status bounce_parse_hint(const char *raw, size_t len, const char *h
     if (doc.feedback) {
         out->kind = BOUNCE_KIND_FEEDBACK;
         fill_feedback(&doc, out);
+    } else if (looks_unsubscribe(&doc)) {
+        out->kind = BOUNCE_KIND_FEEDBACK;
+        fill_unsubscribe(&doc, out);
     } else if (looks_autoreply(&doc)) {
         out->kind = BOUNCE_KIND_AUTOREPLY;
         fill_autoreply(&doc, out);

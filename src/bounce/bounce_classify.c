@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef struct bounce_rule {
     const char *reason;
@@ -82,7 +83,7 @@ static const struct {
 } bounce_decisive_map[] = {
     {".1.6", "hasmoved"},    {".1.7", "rejected"},     {".1.8", "rejected"},
     {".1.10", "notaccept"},  {".2.2", "mailboxfull"},  {".2.3", "exceedlimit"},
-    {".3.4", "mesgtoobig"},  {".4.7", "expired"},
+    {".3.4", "mesgtoobig"},
     {".6.0", "contenterror"}, {".7.13", "suspend"},    {".7.25", "requireptr"},
     {".7.26", "authfailure"}, {".7.509", "authfailure"}, {".7.606", "blocked"},
 };
@@ -208,6 +209,9 @@ void bounce_find_codes(const char *text, char status[16], char reply[4])
         snprintf(reply, 4, "%.*s", (int)(ov[3] - ov[2]), text + ov[2]);
 }
 
+/* x.N.0 of a temporary failure says only "something, try later": no reason of its own (as Sisimai reads them) */
+static const char *const bounce_temp_vague[] = {".3.0", ".4.0", ".5.0", ".7.0"};
+
 const char *bounce_status_reason(const char *status)
 {
     if (!status || !status[0])
@@ -217,6 +221,9 @@ const char *bounce_status_reason(const char *status)
     const char *tail = strchr(status, '.');
     if (!tail)
         return NULL;
+    for (size_t i = 0; status[0] == '4' && i < sizeof bounce_temp_vague / sizeof bounce_temp_vague[0]; i++)
+        if (strcmp(tail, bounce_temp_vague[i]) == 0)
+            return NULL;
     for (size_t i = 0; i < sizeof bounce_status_map / sizeof bounce_status_map[0]; i++)
         if (strcmp(tail, bounce_status_map[i].tail) == 0)
             return bounce_status_map[i].reason;
@@ -307,6 +314,26 @@ static char *unprefix(const char *diag)
     return buf_steal(&out, NULL);
 }
 
+/*
+ * reasons a local delivery program's output (an X-Unix diagnostic, RFC 3464
+ * 2.3.6) can establish; any other verdict in such output ("No such user"
+ * from procmail) is the program's failure, mailererror, not the address's
+ */
+static const char *const bounce_local_reasons[] = {
+    "mailboxfull", "authfailure", "badreputation", "speeding", "spamdetected", "virusdetected",
+    "policyviolation", "norelaying", "systemerror", "networkerror", "suspend", "contenterror",
+    "systemfull", "notaccept", "expired", "failedstarttls", "securityerror", "mailererror",
+};
+
+/* local_reason - reason for the X-Unix diagnostic diag given what the rules found */
+static const char *local_reason(const char *reason)
+{
+    for (size_t i = 0; reason && i < sizeof bounce_local_reasons / sizeof bounce_local_reasons[0]; i++)
+        if (strcmp(reason, bounce_local_reasons[i]) == 0)
+            return reason;
+    return "mailererror";
+}
+
 /* is_generic - whether status says nothing beyond its class (x.0.0) */
 static bool is_generic(const char *s)
 {
@@ -333,6 +360,8 @@ void bounce_classify(const char *diag, const char *status, const char *reply, bo
     if (!out->reason) {
         char *clean = bounce_unprefix(diag);
         out->reason = bounce_rules_match(clean, strlen(clean));
+        if (strncasecmp(diag + strspn(diag, " \t"), "x-unix;", 7) == 0)
+            out->reason = local_reason(out->reason);
         out->by_rule = out->reason != NULL;
         free(clean);
     }

@@ -91,6 +91,10 @@ static size_t dsn_field(const char *line, dsn_group *g, bounce_report *r)
         char st[16], rp[4];
         bounce_find_codes(v, st, rp);
         memcpy(g->status, st, sizeof g->status);
+        /* "Status: 4.0.0 (host name lookup failure)": the comment is the only diagnostic some reporters give */
+        const char *open = strchr(v, '('), *close = open ? strrchr(open, ')') : NULL;
+        if (close && close - open > 1 && !g->diag)
+            g->diag = xstrndup(open + 1, (size_t)(close - open - 1));
     } else if (IS("Remote-MTA")) {
         free(g->mta);
         g->mta = dsn_value(v, true);
