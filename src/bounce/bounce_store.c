@@ -6,6 +6,7 @@
  */
 #include "bounce/bounce_store.h"
 #include "bounce/bounce_internal.h"
+#include "bounce/bounce_verp.h"
 #include "lib/xalloc.h"
 
 #include <sqlite3.h>
@@ -134,7 +135,8 @@ bstore_status bounce_store_collect(bounce_store *bs, const char *raw, size_t len
     size_t n = 0, sup = 0;
     bounce_report r;
     bstore_status s = BSTORE_OK;
-    if (rcpt_to)
+    /* a signed return path (bounce_verp.h, key loaded), else the unsigned form of bounce_verp_encode */
+    if (rcpt_to && bounce_verp_check(rcpt_to, qid, sizeof qid, vrcpt, sizeof vrcpt) != VERP_VALID)
         (void)bounce_verp_decode(rcpt_to, qid, sizeof qid, vrcpt, sizeof vrcpt);
     if (bounce_parse_hint(raw, len, vrcpt[0] ? vrcpt : NULL, &r) != BOUNCE_PARSE_OK) {
         bounce_report_free(&r);

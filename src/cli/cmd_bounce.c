@@ -9,6 +9,7 @@
  */
 #include "bounce/bounce.h"
 #include "bounce/bounce_store.h"
+#include "bounce/bounce_verp.h"
 #include "cli/cli.h"
 #include "cli/cli_common.h"
 #include "lib/buf.h"
@@ -137,6 +138,9 @@ static int bounces_collect(bounce_store *bs, const pochta_config *cfg, int argc,
     }
     if (!path)
         return cli_usage_err(BOUNCES_USAGE);
+    char err[512];
+    if (rcpt && bounce_verp_key_load(cfg->state_dir, 0, err, sizeof err) < 0)
+        fprintf(stderr, "pochta: %s; only unsigned VERP addresses are read\n", err);
     buf b;
     buf_init(&b, BOUNCE_MAX_INPUT);
     int rc = bounce_read_all(path, &b);

@@ -14,6 +14,7 @@
  * and certificate are kept. The config is first written under a temporary
  * name, checked with config_load, then renamed into place.
  */
+#include "bounce/bounce_verp.h"
 #include "cli/cli.h"
 #include "cli/cli_common.h"
 
@@ -223,6 +224,18 @@ static int init_layout(const char *dir)
     return 0;
 }
 
+/* init_verp - the secret that signs VERP return paths (bounce_verp.h); 0 or -1 */
+static int init_verp(const char *dir)
+{
+    char err[512];
+    if (bounce_verp_key_create(dir, err, sizeof err) < 0) {
+        cli_err("%s", err);
+        return -1;
+    }
+    printf("created   %s/" BOUNCE_VERP_KEY_FILE "\n", dir);
+    return 0;
+}
+
 /* init_config - write the config under tmp, check it loads, rename to conf; 0 or -1 */
 static int init_config(config_init_opts *o, const char *tmp, const char *conf)
 {
@@ -274,7 +287,7 @@ int cli_init(int argc, char **argv, const char *conf_path)
     }
     char *dir = realpath(o.dir, NULL);
     int rc = dir && init_layout(dir) == 0 && init_tls(dir, o.hostname) == 0 && init_db(dir, o.domain) == 0 &&
-             init_config(&o, tmp, conf) == 0 ? CLI_OK : CLI_FAIL;
+             init_verp(dir) == 0 && init_config(&o, tmp, conf) == 0 ? CLI_OK : CLI_FAIL;
     unlink(tmp);
     if (rc == CLI_OK)
         printf("\nNext steps:\n"

@@ -25,6 +25,7 @@
  * Limits: max_message_size and max_recipients of pochta.conf; lines of at
  * most 998 characters (RFC 5322 2.1.1).
  */
+#include "bounce/bounce_store.h"
 #include "cli/cli.h"
 #include "cli/cli_common.h"
 
@@ -297,6 +298,32 @@ static void sm_compose(const sm_opts *o, const pochta_config *cfg, const buf *in
         m->body_8bit = (unsigned char)m->data.data[i] >= 0x80;
 }
 
+/*
+ * sm_suppressed - refuse the message when a remote recipient is on the
+ * bounce suppression list (bounce_store.h), as submission does at RCPT;
+ * exit code. Skipped when this user cannot open the database (the check
+ * needs read and write access to pochta.db).
+ */
+static int sm_suppressed(const pochta_config *cfg, const queue_msg *m)
+{
+    if (access(cfg->db_path, R_OK | W_OK) != 0)
+        return 0;
+    bounce_store *bs = bounce_store_open(cfg->db_path);
+    int rc = bs ? 0 : EX_TEMPFAIL;
+    for (size_t i = 0; bs && rc == 0 && i < m->nrcpts; i++) {
+        char why[300];
+        bounce_suppress_result b = bounce_store_suppressed(bs, m->rcpts[i], why, sizeof why);
+        if (b == BOUNCE_SUPPRESS_TEMPFAIL)
+            rc = sm_err(EX_TEMPFAIL, "cannot read the bounce suppression list; try again later");
+        else if (b == BOUNCE_SUPPRESSED)
+            rc = sm_err(EX_NOUSER, "<%s>: recipient suppressed: mail to this address bounced as undeliverable "
+                        "(%s); nothing was sent. Remove it from your lists; an administrator can lift this with: "
+                        "pochta bounces clear %s", m->rcpts[i], why, m->rcpts[i]);
+    }
+    bounce_store_close(bs);
+    return rc;
+}
+
 /* sm_queue - build the queue message from the input and inject it; exit code */
 static int sm_queue(const sm_opts *o, const pochta_config *cfg, const buf *in)
 {
@@ -310,6 +337,8 @@ static int sm_queue(const sm_opts *o, const pochta_config *cfg, const buf *in)
     int rc = sm_sender(o, cfg, m);
     if (rc == 0)
         rc = sm_recipients(o, cfg, in->data ? in->data : "", hlen, m);
+    if (rc == 0)
+        rc = sm_suppressed(cfg, m);
     if (rc == 0) {
         char err[600];
         sm_compose(o, cfg, in, hlen, m);

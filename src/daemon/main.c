@@ -20,6 +20,8 @@
 #include "queue/queue_pickup.h"
 #include "smtp/smtp_server.h"
 #include "smtp/smtp_session.h"
+#include "bounce/bounce_store.h"
+#include "bounce/bounce_verp.h"
 #include "store/accounts.h"
 #include "store/msglog.h"
 #include "store/dmarcstore.h"
@@ -96,6 +98,13 @@ static int pochtad_start(pochtad *d, char *err, size_t errlen)
         return -1;
     if (msglog_start(cfg->db_path, err, errlen) < 0)
         return -1;
+    /* the VERP secret (created on first start when `pochta init` predates it) and the suppression list */
+    if (bounce_verp_key_load(cfg->state_dir, 1, err, errlen) < 0)
+        return -1;
+    if (!(d->smtp.bounces = bounce_store_open(cfg->db_path))) {
+        snprintf(err, errlen, "cannot open the bounce tables in %s", cfg->db_path);
+        return -1;
+    }
     d->msglog_on = 1;
     if (dmarcstore_start(cfg->db_path, err, errlen) < 0)
         return -1;
@@ -162,6 +171,7 @@ static void pochtad_stop(pochtad *d)
         msglog_stop();
     if (d->accounts)
         accounts_close(d->accounts);
+    bounce_store_close(d->smtp.bounces);
     if (d->base)
         event_base_free(d->base);
     config_free(&d->cfg);

@@ -13,7 +13,9 @@
  * copies while the remote one waits.
  */
 #include "deliver/deliver.h"
+#include "bounce/bounce_verp.h"
 #include "config/config.h"
+#include "deliver/collect.h"
 #include "deliver/dsn.h"
 #include "deliver/maildir.h"
 #include "deliver/maildir_quota.h"
@@ -53,9 +55,9 @@ unsigned deliver_backoff(const pochta_config *cfg, unsigned attempts)
     return d < max ? d : max;
 }
 
-/* deliver_bounce - a recipient is final and undelivered: log it and queue a DSN to the sender */
-void deliver_bounce(const pochta_config *cfg, const queue_msg *m, const char *orig_to, const char *to,
-                    const char *status, const char *reason)
+/* deliver_bounce_to - log a bounce and queue its DSN to notify (NULL = the sender) */
+static void deliver_bounce_to(const pochta_config *cfg, const queue_msg *m, const char *orig_to, const char *to,
+                              const char *status, const char *reason, const char *notify)
 {
     char q[600];
     log_quote(q, sizeof q, reason, strlen(reason));
@@ -64,7 +66,15 @@ void deliver_bounce(const pochta_config *cfg, const queue_msg *m, const char *or
                      status, m->sender, q);
     else
         msglog_event(m->id, "bounced", "to=<%s> status=%s from=<%s> reason=%s", to, status, m->sender, q);
-    dsn_failed(cfg, m, orig_to, to, status, reason); /* skips the null sender; a failure is logged */
+    /* skips the null sender; a failure is logged */
+    dsn_failed_to(cfg, m, orig_to, to, status, reason, notify);
+}
+
+/* deliver_bounce - a recipient is final and undelivered: log it and queue a DSN to the sender */
+void deliver_bounce(const pochta_config *cfg, const queue_msg *m, const char *orig_to, const char *to,
+                    const char *status, const char *reason)
+{
+    deliver_bounce_to(cfg, m, orig_to, to, status, reason, NULL);
 }
 
 /* deliver_seen - 1 when addr was already delivered in this run */
@@ -129,15 +139,33 @@ static part_outcome deliver_local(deliver_run *r, const char *orig, const char *
     return PART_DONE;
 }
 
+/*
+ * deliver_verp - the signed VERP return path for to when the sender is in
+ * one of our domains (bounce_verp.h); "" otherwise (foreign senders whose
+ * mail we forward, the null sender, no key)
+ */
+static void deliver_verp(deliver_run *r, const char *to, char *out, size_t outlen)
+{
+    const char *at = r->m->sender ? strrchr(r->m->sender, '@') : NULL;
+    out[0] = '\0';
+    if (!at || !bounce_verp_ready() || accounts_domain_is_local(r->acct, at + 1) != ACCT_OK)
+        return;
+    if (bounce_verp_make(out, outlen, r->m->id, to, at + 1) < 0)
+        out[0] = '\0';
+}
+
 /* deliver_remote - a final address in another domain: one SMTP attempt (remote.c) */
 static part_outcome deliver_remote(deliver_run *r, const char *orig, const char *to)
 {
-    char status[16], reason[1400];
-    remote_status st = remote_deliver(r->cfg, r->m, to, status, sizeof status, reason, sizeof reason);
+    char status[16], reason[1400], verp[600];
+    deliver_verp(r, to, verp, sizeof verp);
+    remote_status st = remote_deliver_from(r->cfg, r->m, to, verp[0] ? verp : NULL, status, sizeof status, reason,
+                                           sizeof reason);
     if (st == REMOTE_TEMPFAIL)
         return deliver_defer(r, orig, to, reason);
     if (st == REMOTE_PERMFAIL) {
-        deliver_bounce(r->cfg, r->m, orig, to, status, reason);
+        /* our own notice goes to the VERP address too: collected like a remote one, then to the sender */
+        deliver_bounce_to(r->cfg, r->m, orig, to, status, reason, verp[0] ? verp : NULL);
         return PART_BOUNCED;
     }
     char q[1500];
@@ -146,6 +174,38 @@ static part_outcome deliver_remote(deliver_run *r, const char *orig, const char 
                  (long long)(r->now - r->m->arrival), q);
     r->seen = xrealloc(r->seen, (r->nseen + 1) * sizeof *r->seen);
     r->seen[r->nseen++] = xstrdup(to);
+    return PART_DONE;
+}
+
+/*
+ * deliver_collect - a bounce to one of our VERP return paths: the readable
+ * copy to the original sender when that is an enabled mailbox here, then parsed and
+ * counted (collect.h). Forwarding first means a deferral retries before
+ * anything was counted; a collector failure after it retries both (one
+ * extra copy, never a double count). Never bounces.
+ */
+static part_outcome deliver_collect(deliver_run *r, const char *orig, const char *to, const char *qid,
+                                    const char *rcpt)
+{
+    char sender[400];
+    int known = collect_sender(r->cfg->db_path, qid, sender, sizeof sender);
+    if (known < 0)
+        return deliver_defer(r, orig, to, "message log unavailable");
+    acct_user u;
+    acct_status mb = known ? accounts_user_get(r->acct, sender, &u) : ACCT_NOTFOUND;
+    if (mb == ACCT_TEMPFAIL)
+        return deliver_defer(r, orig, to, "account database unavailable");
+    /* a mailbox here (not an alias, not disabled: nothing sent to a bounce address may bounce) */
+    if (mb == ACCT_OK && !u.disabled && !deliver_seen(r, sender)) {
+        part_outcome o = deliver_local(r, to, sender);
+        if (o != PART_DONE)
+            return o == PART_DEFERRED ? o : PART_DONE; /* a bounced copy: still collected, never bounced */
+    }
+    size_t counted = 0;
+    if (collect_bounce(r->cfg, r->m, to, qid, rcpt, &counted) != COLLECT_OK)
+        return deliver_defer(r, orig, to, "bounce database unavailable");
+    msglog_event(r->m->id, "delivered", "to=<%s> relay=collector orig_id=%s counted=%zu forwarded_to=<%s>", to,
+                 qid, counted, known ? sender : "");
     return PART_DONE;
 }
 
@@ -164,6 +224,9 @@ static part_outcome deliver_part(deliver_run *r, const char *orig, const char *t
         return deliver_defer(r, orig, to, "account database unavailable");
     if (d != ACCT_OK)
         return deliver_remote(r, orig, to);
+    char qid[64], vrcpt[400];
+    if (bounce_verp_check(to, qid, sizeof qid, vrcpt, sizeof vrcpt) == VERP_VALID)
+        return deliver_collect(r, orig, to, qid, vrcpt);
     acct_status e = accounts_recipient_exists(r->acct, to);
     if (e == ACCT_TEMPFAIL)
         return deliver_defer(r, orig, to, "account database unavailable");

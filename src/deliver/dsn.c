@@ -115,14 +115,16 @@ static void dsn_build(const pochta_config *cfg, const queue_msg *m, const char *
 
 /* dsn_queue - build a failed or delayed notice and inject it into the queue */
 static queue_status dsn_queue(const pochta_config *cfg, const queue_msg *m, const char *orig_to, const char *to,
-                              const char *status, const char *reason, int delayed)
+                              const char *status, const char *reason, int delayed, const char *notify)
 {
     if (!m->sender || !m->sender[0])
         return QUEUE_OK; /* never bounce a bounce */
+    if (!notify)
+        notify = m->sender;
     queue_msg *d = queue_msg_new(DSN_HEADER_MAX + 64 * 1024);
     queue_new_id(d->id);
     d->sender = xstrdup("");
-    queue_msg_add_rcpt(d, m->sender);
+    queue_msg_add_rcpt(d, notify);
     d->client_ip = xstrdup("127.0.0.1");
     d->client_name = xstrdup("localhost");
     d->helo = xstrdup(cfg->hostname);
@@ -132,7 +134,7 @@ static queue_status dsn_queue(const pochta_config *cfg, const queue_msg *m, cons
     char err[256];
     queue_status st = queue_inject(cfg, d, err, sizeof err);
     if (st == QUEUE_OK)
-        msglog_event(m->id, "dsn", "to=<%s> rcpt=<%s> action=%s status=%s dsn_id=%s", m->sender, to,
+        msglog_event(m->id, "dsn", "to=<%s> rcpt=<%s> action=%s status=%s dsn_id=%s", notify, to,
                      delayed ? "delayed" : "failed", status, d->id);
     else
         log_error(m->id, "event=dsn_error rcpt=<%s> error=\"%s\"", to, err);
@@ -144,11 +146,18 @@ static queue_status dsn_queue(const pochta_config *cfg, const queue_msg *m, cons
 queue_status dsn_failed(const pochta_config *cfg, const queue_msg *m, const char *orig_to, const char *to,
                         const char *status, const char *reason)
 {
-    return dsn_queue(cfg, m, orig_to, to, status, reason, 0);
+    return dsn_queue(cfg, m, orig_to, to, status, reason, 0, NULL);
+}
+
+/* dsn_failed_to - queue a failure notice to notify instead of the sender (see dsn.h) */
+queue_status dsn_failed_to(const pochta_config *cfg, const queue_msg *m, const char *orig_to, const char *to,
+                           const char *status, const char *reason, const char *notify)
+{
+    return dsn_queue(cfg, m, orig_to, to, status, reason, 0, notify);
 }
 
 /* dsn_delayed - queue a delay warning (see dsn.h) */
 queue_status dsn_delayed(const pochta_config *cfg, const queue_msg *m, const char *to, const char *reason)
 {
-    return dsn_queue(cfg, m, NULL, to, "4.4.7", reason, 1);
+    return dsn_queue(cfg, m, NULL, to, "4.4.7", reason, 1, NULL);
 }

@@ -22,6 +22,14 @@ struct pochta_config;
 queue_status dsn_failed(const struct pochta_config *cfg, const queue_msg *m, const char *orig_to, const char *to,
                         const char *status, const char *reason);
 
+/*
+ * dsn_failed_to - dsn_failed addressed to notify (the message's VERP return
+ * path, so the collector records it and then hands it to the sender)
+ * instead of the sender; the To: header still names the sender.
+ */
+queue_status dsn_failed_to(const struct pochta_config *cfg, const queue_msg *m, const char *orig_to, const char *to,
+                           const char *status, const char *reason, const char *notify);
+
 /* dsn_delayed - queue one "delayed" notice (Action: delayed, 4.4.7) for recipient to; as dsn_failed */
 queue_status dsn_delayed(const struct pochta_config *cfg, const queue_msg *m, const char *to, const char *reason);
 

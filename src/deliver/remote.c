@@ -332,6 +332,7 @@ typedef struct remote_out {
     size_t statuslen;
     char *reason;
     size_t reasonlen;
+    const char *mail_from; /* MAIL FROM: the VERP return path, or the sender */
 } remote_out;
 
 /* remote_fail - classify a refusal at a stage: 5xx PERMFAIL, else TEMPFAIL; fills status and reason */
@@ -394,7 +395,7 @@ static remote_status remote_session(remote_conn *c, const queue_msg *m, const ch
         pl += (size_t)snprintf(params + pl, sizeof params - pl, " BODY=8BITMIME");
     if (m->smtputf8)
         snprintf(params + pl, sizeof params - pl, " SMTPUTF8");
-    if (remote_cmd(c, "MAIL FROM:<%s>%s", m->sender, params) != 250)
+    if (remote_cmd(c, "MAIL FROM:<%s>%s", o->mail_from, params) != 250)
         return remote_fail(c, "after MAIL FROM", o);
     int rc = remote_cmd(c, "RCPT TO:<%s>", o->rcpt);
     if (rc != 250 && rc != 251)
@@ -509,10 +510,18 @@ static remote_status remote_route(remote_ctx *x, const pochta_config *cfg, const
 remote_status remote_deliver(const pochta_config *cfg, const queue_msg *m, const char *to, char *status,
                              size_t statuslen, char *reason, size_t reasonlen)
 {
+    return remote_deliver_from(cfg, m, to, NULL, status, statuslen, reason, reasonlen);
+}
+
+/* remote_deliver_from - one attempt for recipient to with return path mail_from (see remote.h) */
+remote_status remote_deliver_from(const pochta_config *cfg, const queue_msg *m, const char *to,
+                                  const char *mail_from, char *status, size_t statuslen, char *reason,
+                                  size_t reasonlen)
+{
     buf sig;
     buf_init(&sig, 16384);
     char rcpt[1100];
-    remote_out o = {&sig, rcpt, status, statuslen, reason, reasonlen};
+    remote_out o = {&sig, rcpt, status, statuslen, reason, reasonlen, mail_from ? mail_from : m->sender};
     const char *at = strrchr(to, '@');
     remote_ctx *x = remote_thread_ctx(cfg);
     if (!x) {

@@ -33,5 +33,9 @@ typedef enum {
  */
 remote_status remote_deliver(const struct pochta_config *cfg, const queue_msg *m, const char *to, char *status,
                              size_t statuslen, char *reason, size_t reasonlen);
+/* remote_deliver_from - remote_deliver with MAIL FROM:<mail_from> (a VERP return path; NULL = the sender) */
+remote_status remote_deliver_from(const struct pochta_config *cfg, const queue_msg *m, const char *to,
+                                  const char *mail_from, char *status, size_t statuslen, char *reason,
+                                  size_t reasonlen);
 
 #endif

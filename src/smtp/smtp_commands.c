@@ -14,6 +14,8 @@
 #include "smtp/smtp_auth.h"
 #include "smtp/smtp_policy.h"
 
+#include "bounce/bounce_store.h"
+#include "bounce/bounce_verp.h"
 #include "config/config.h"
 #include "deliver/maildir_quota.h"
 #include "lib/log.h"
@@ -193,6 +195,39 @@ static int smtp_cmd_rcpt_mailbox(smtp_session *s, const char *to)
     return v == MAILBOX_OK || v == MAILBOX_NOT_MAILBOX;
 }
 
+/*
+ * smtp_cmd_rcpt_suppressed - a relayed recipient on the bounce suppression
+ * list (bounce_store.h) is refused; 1 = refused (replied), 0 = go on
+ */
+static int smtp_cmd_rcpt_suppressed(smtp_session *s, const char *to)
+{
+    char why[300];
+    bounce_suppress_result b = s->srv->bounces ? bounce_store_suppressed(s->srv->bounces, to, why, sizeof why)
+                                               : BOUNCE_NOT_SUPPRESSED;
+    if (b == BOUNCE_SUPPRESS_TEMPFAIL)
+        smtp_cmd_rcpt_verdict(s, to, 451, "4.3.0", "Temporary failure reading the bounce suppression list; "
+                              "try again later");
+    else if (b == BOUNCE_SUPPRESSED) {
+        char text[1800];
+        snprintf(text, sizeof text, "Recipient suppressed: mail to this address bounced as undeliverable (%s), so "
+                 "we no longer send to it; remove it from your lists. An administrator can lift this with: "
+                 "pochta bounces clear %s", why, to);
+        smtp_cmd_rcpt_verdict(s, to, 550, "5.1.1", text);
+    }
+    return b != BOUNCE_NOT_SUPPRESSED;
+}
+
+/* smtp_cmd_rcpt_verp - a valid signed VERP return path of ours (bounce_verp.h) is accepted without a mailbox */
+static int smtp_cmd_rcpt_verp(smtp_session *s, const char *to)
+{
+    char qid[64], rcpt[400];
+    if (bounce_verp_check(to, qid, sizeof qid, rcpt, sizeof rcpt) != VERP_VALID)
+        return 0; /* a forged or garbled token is an unknown user like any other */
+    smtp_cmd_rcpt_verdict(s, to, 250, "2.1.5", "Recipient ok (bounce address: the report will be read and "
+                          "recorded for the original message)");
+    return 1;
+}
+
 /* smtp_cmd_rcpt_lookup - is this a recipient we accept? 0 = refused (replied), 1 = relayed (replied), 2 = local, policy next */
 static int smtp_cmd_rcpt_lookup(smtp_session *s, const mail_addr *a, const char *to)
 {
@@ -208,6 +243,8 @@ static int smtp_cmd_rcpt_lookup(smtp_session *s, const mail_addr *a, const char 
         return 0;
     }
     if (relay) {
+        if (smtp_cmd_rcpt_suppressed(s, to))
+            return 0;
         smtp_cmd_rcpt_verdict(s, to, 250, "2.1.5", s->auth_user ? "Recipient ok (relayed for an authenticated user)"
                                                                 : "Recipient ok (relayed for a trusted client)");
         return 1;
@@ -222,6 +259,8 @@ static int smtp_cmd_rcpt_lookup(smtp_session *s, const mail_addr *a, const char 
         smtp_cmd_rcpt_verdict(s, to, 451, "4.3.0", "Temporary lookup failure in our account database; try again later");
         return 0;
     }
+    if (st != ACCT_OK && smtp_cmd_rcpt_verp(s, to))
+        return 1;
     if (st != ACCT_OK) {
         smtp_cmd_rcpt_verdict(s, to, 550, "5.1.1", "Recipient address rejected: no such user here; "
                               "check the address for typos");

@@ -18,6 +18,7 @@ struct event_base;
 struct evconnlistener;
 struct pochta_config;
 struct accounts;
+struct bounce_store;
 struct queue;
 struct dns_resolver;
 typedef struct ssl_ctx_st SSL_CTX;
@@ -55,6 +56,7 @@ typedef struct smtp_server {
     struct event_base *base;
     const struct pochta_config *cfg;
     struct accounts *accounts;      /* main-thread handle for RCPT lookups */
+    struct bounce_store *bounces;   /* suppression list for relayed RCPT (bounce_store.h); NULL = none */
     struct queue *queue;
     struct dns_resolver *dns;
     SSL_CTX *tls;                   /* NULL when no certificate is configured */
