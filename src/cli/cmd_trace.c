@@ -107,8 +107,8 @@ static int trace_smtp(trace_ctx *t, double ts, const char *ev, const char *d)
                   refused ? " " : "", refused ? t->v : "");
     } else if (!strcmp(ev, "refused")) {
         t->refused = 1;
-        if (!t->v[0])
-            cli_kv(d, "reason", t->v, sizeof t->v);
+        if (!t->v[0] && !cli_kv(d, "reason", t->v, sizeof t->v))
+            snprintf(t->v, sizeof t->v, "(%.3000s)", d); /* e.g. an SPF refusal: its check results */
         snprintf(t->refusal, sizeof t->refusal, "we replied %s %s %.3000s", code[0] ? code : "5xx", enh, t->v);
         trace_say(t, ts, "Message REFUSED: %s", t->refusal);
     } else {
