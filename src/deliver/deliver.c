@@ -26,6 +26,7 @@
 #include "store/accounts.h"
 #include "store/msglog.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,6 +307,8 @@ static int deliver_start(const pochta_config *cfg, const char *id, time_t now, i
         return -1;
     }
     if (ls != QUEUE_LOCK_OK) {
+        if (ls == QUEUE_LOCK_ERROR)
+            log_error(id, "event=deliver_error op=lock error=\"%s\"", strerror(errno));
         res->next = now + 1; /* the CLI holds it for a moment (queue delete), or a passing error */
         return -1;
     }

@@ -116,7 +116,7 @@ static void msglog_prune(sqlite3 *db, double max_age, long max_rows)
     gettimeofday(&tv, NULL);
     if (max_age > 0 &&
         sqlite3_prepare_v2(db, "DELETE FROM msglog WHERE ts < ?", -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_double(st, 1, (double)tv.tv_sec - max_age);
+        sqlite3_bind_double(st, 1, (double)tv.tv_sec + (double)tv.tv_usec / 1e6 - max_age);
         if (sqlite3_step(st) != SQLITE_DONE)
             log_error(NULL, "event=msglog_error op=prune error=\"%s\"", sqlite3_errmsg(db));
         else if (sqlite3_changes(db) > 0)
