@@ -182,7 +182,8 @@ static int trace_outcome(trace_ctx *t, double ts, const char *ev, const char *d)
         snprintf(t->w, sizeof t->w, "still deferred after %s attempt(s): %.3000s", x, t->v);
     } else if (!strcmp(ev, "delivered") && cli_kv(d, "maildir", t->v, sizeof t->v)) {
         trace_say(t, ts, "DELIVERED %s into the local mailbox (%s)", to, t->v);
-        snprintf(t->w, sizeof t->w, "delivered into the local mailbox at %s", cli_fmt_time((time_t)ts, when, sizeof when));
+        snprintf(t->w, sizeof t->w, "delivered into the local mailbox at %s",
+                 cli_fmt_time((time_t)ts, when, sizeof when));
     } else if (!strcmp(ev, "delivered")) {
         cli_kv(d, "reply", t->v, sizeof t->v);
         int has_id = cli_kv(d, "remote_id", y, sizeof y);

@@ -261,3 +261,17 @@ def test_sigkill_mid_delivery_loses_nothing(pochta_factory, peer):
     assert "The queue is empty." in inst.cli("queue", "list").stdout
     out = inst.cli("trace", qid).stdout
     assert "DELIVERED <slow8@trace.test>" in out and "In the queue:  no" in out
+
+
+def test_trace_local_delivery(pochta_factory, peer):
+    inst = make_sender(pochta_factory, peer)
+    with smtplib.SMTP("127.0.0.1", inst.port, timeout=10, source_address=("127.0.0.202", 0)) as s:
+        s.ehlo("client.trace.test")
+        refused = s.sendmail(SENDER, ["alice@example.test"],
+                             b"From: desk@trace.test\r\nSubject: local trace\r\n\r\nhi\r\n")
+    assert refused == {}
+    inst.wait_messages("alice@example.test", 1)
+    out = wait_for(inst, ["trace", "alice@example.test"], r"Left the queue")
+    assert "DELIVERED <alice@example.test> into the local mailbox" in out
+    assert "<alice@example.test>: delivered into the local mailbox at" in out
+    assert "127.0.0.202" in out
