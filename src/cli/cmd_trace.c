@@ -86,8 +86,11 @@ static int trace_smtp(trace_ctx *t, double ts, const char *ev, const char *d)
     cli_kv(d, "enh", enh, sizeof enh);
     cli_kv(d, "text", t->v, sizeof t->v);
     if (!strcmp(ev, "mail") && cli_kv(d, "result", t->w, sizeof t->w) && !strcmp(t->w, "refused")) {
-        snprintf(t->refusal, sizeof t->refusal, "MAIL FROM refused: we replied %s %s %.3000s", code, enh, t->v);
-        trace_say(t, ts, "%s", t->refusal);
+        if (cli_kv(d, "from", t->from, sizeof t->from)) /* refused before its transaction: one row says all */
+            cli_kv(d, "client", t->client, sizeof t->client);
+        snprintf(t->refusal, sizeof t->refusal, "MAIL FROM:%s refused: we replied %s %s %.3000s", t->from, code, enh,
+                 t->v);
+        trace_say(t, ts, "%s%s%s%s", t->refusal, t->client[0] ? " (client " : "", t->client, t->client[0] ? ")" : "");
     } else if (!strcmp(ev, "mail")) {
         cli_kv(d, "from", t->from, sizeof t->from);
         cli_kv(d, "client", t->client, sizeof t->client);

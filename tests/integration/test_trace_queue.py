@@ -275,3 +275,20 @@ def test_trace_local_delivery(pochta_factory, peer):
     assert "DELIVERED <alice@example.test> into the local mailbox" in out
     assert "<alice@example.test>: delivered into the local mailbox at" in out
     assert "127.0.0.202" in out
+
+
+def test_trace_mail_refused_before_the_transaction(pochta_factory, peer):
+    """MAIL without AUTH on the submission port is refused before any transaction
+    exists; the refusal still has its own message-log row and the trace finds it."""
+    inst = make_sender(pochta_factory, peer)
+    with smtplib.SMTP("127.0.0.1", inst.submission_port, timeout=10, source_address=("127.0.0.203", 0)) as s:
+        s.ehlo("client.trace.test")
+        s.starttls(context=ssl._create_unverified_context())
+        s.ehlo("client.trace.test")
+        code, reply = s.mail("alice@example.test")
+    assert code == 530
+    out = inst.cli("trace", "alice@example.test").stdout
+    assert "MAIL FROM:<alice@example.test> refused: we replied 530 5.7.0" in out
+    assert reply.decode()[:40] in out
+    assert "(client unknown[127.0.0.203])" in out
+    assert "Accepted:      NO, refused at SMTP time (never queued)" in out
