@@ -19,6 +19,8 @@ int cli_user_sending(int argc, char **argv, const char *conf_path); /* pochta us
 int cli_sendmail(int argc, char **argv, const char *conf_path); /* pochta sendmail [-t] [-i] [-f ADDR] [RCPT...] */
 int cli_alias(int argc, char **argv, const char *conf_path);   /* pochta alias add|del|list */
 int cli_log(int argc, char **argv, const char *conf_path);     /* pochta log ID */
+int cli_trace(int argc, char **argv, const char *conf_path);   /* pochta trace QUEUE-ID|MESSAGE-ID|ADDRESS */
+int cli_queue(int argc, char **argv, const char *conf_path);   /* pochta queue list|show|flush|hold|release|delete */
 int cli_dns(int argc, char **argv, const char *conf_path);     /* pochta dns NAME [TYPE] */
 int cli_bounce(int argc, char **argv, const char *conf_path);  /* pochta bounce parse [--json] FILE|- */
 int cli_explain(int argc, char **argv, const char *conf_path); /* pochta explain 'REPLY' */

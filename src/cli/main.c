@@ -22,6 +22,8 @@ static const cli_command cli_commands[] = {
     {"alias", cli_alias, "alias add ALIAS TARGET... | alias del ALIAS [TARGET...] | alias list"},
     {"sendmail", cli_sendmail, "sendmail [-t] [-i] [-f ADDR] [-F NAME] [-C CONF] [RCPT...] < MESSAGE  (also as a link named sendmail)"},
     {"log", cli_log, "log QUEUE-ID"},
+    {"trace", cli_trace, "trace QUEUE-ID|MESSAGE-ID|ADDRESS [--limit N]"},
+    {"queue", cli_queue, "queue list | queue show ID | queue flush [ID] | queue hold ID | queue release ID | queue delete ID [--wait SECONDS]"},
     {"dns", cli_dns, "dns NAME [TYPE] [--server ADDR:PORT] [--timeout MS]"},
     {"bounce", cli_bounce, "bounce parse [--json] FILE...|-"},
     {"explain", cli_explain, "explain [--lang en|ru] [--json] 'SMTP REPLY TEXT'"},

@@ -68,6 +68,8 @@ const config_key config_keys[] = {
     {"remote_smtp_port", CK_UINT, F(remote_smtp_port), "25", 1, 65535, "TCP port of remote mail servers (25; another value only for tests and smarthost setups)"},
     {"delay_warning", CK_DURATION, F(delay_warning), "4h", 0, 30 * 86400, "send the sender one \"delayed\" notice (DSN) when a message still waits after this long (0 = never)"},
     {"dkim_key_dir", CK_PATH, F(dkim_key_dir), NULL, 0, 0, "directory of DKIM signing keys DOMAIN.SELECTOR.pem (as `pochta dkim keygen --out` writes them); default state_dir/dkim"},
+    {"msglog_retention", CK_DURATION, F(msglog_retention), "30d", 0, 3650 * 86400, "keep message-log rows (pochta log/trace, refusals included) this long (s/m/h/d; 0 = forever)"},
+    {"msglog_max_rows", CK_UINT, F(msglog_max_rows), "1000000", 0, 1000000000, "at most this many message-log rows; the oldest go first (0 = no cap)"},
     {"remote_timeout", CK_DURATION, F(remote_timeout), "5m", 1, 3600, "deadline of one connect, read or write in outbound SMTP (s/m/h)"},
     {"authserv_id", CK_STR, F(authserv_id), NULL, 0, 0, "our name in Authentication-Results (default: hostname)"},
     {"spf_fail_action", CK_CHOICE, F(spf_fail_action), "reject", 0, 0, "SPF fail at MAIL FROM or HELO: reject (550 5.7.23) or mark (header only)"},

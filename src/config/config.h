@@ -59,6 +59,8 @@ typedef struct pochta_config {
     unsigned remote_timeout;  /* seconds one remote SMTP read/write/connect may take, default 300 */
     char *dkim_key_dir;       /* DOMAIN.SELECTOR.pem signing keys; NULL = state_dir/dkim */
     unsigned delay_warning;   /* seconds in the queue before a "delayed" DSN, default 4h; 0 = never */
+    unsigned msglog_retention; /* seconds message-log rows are kept, default 30d; 0 = forever */
+    unsigned msglog_max_rows; /* message-log row cap, default 1000000; 0 = none */
 
     char *authserv_id;        /* Authentication-Results id (RFC 8601); NULL = hostname */
     char *spf_fail_action;    /* reject | mark */

@@ -17,6 +17,7 @@
 #include "policy/policy.h"
 #include "pop3/pop3_server.h"
 #include "queue/queue.h"
+#include "queue/queue_control.h"
 #include "queue/queue_pickup.h"
 #include "smtp/smtp_server.h"
 #include "smtp/smtp_session.h"
@@ -41,6 +42,7 @@ typedef struct pochtad {
     queue *queue;
     scheduler *sched;
     queue_pickup *pickup;  /* mail dropped by `pochta sendmail` */
+    queue_control *control; /* pochta queue flush|release requests */
     smtp_server smtp;
     pop3_server *pop3;
     struct event *sig_term, *sig_int;
@@ -96,6 +98,7 @@ static int pochtad_start(pochtad *d, char *err, size_t errlen)
     }
     if (!(d->accounts = accounts_open(cfg->db_path, err, errlen)))
         return -1;
+    msglog_set_retention((double)cfg->msglog_retention, (long)cfg->msglog_max_rows);
     if (msglog_start(cfg->db_path, err, errlen) < 0)
         return -1;
     /* the VERP secret (created on first start when `pochta init` predates it) and the suppression list */
@@ -116,6 +119,8 @@ static int pochtad_start(pochtad *d, char *err, size_t errlen)
     if (!(d->sched = scheduler_start(d->base, cfg, err, errlen)))
         return -1;
     if (!(d->pickup = queue_pickup_start(d->base, cfg, pochtad_on_committed, d, err, errlen)))
+        return -1;
+    if (!(d->control = queue_control_start(d->base, cfg->queue_dir, scheduler_flush, d->sched, err, errlen)))
         return -1;
     d->smtp.base = d->base;
     d->smtp.cfg = cfg;
@@ -152,6 +157,8 @@ static void pochtad_stop(pochtad *d)
     d->smtp.policy = NULL;
     pop3_server_stop(d->pop3);
     d->pop3 = NULL;
+    queue_control_stop(d->control); /* before the scheduler it kicks */
+    d->control = NULL;
     queue_pickup_stop(d->pickup); /* before the queue and the scheduler it feeds */
     d->pickup = NULL;
     if (d->queue)

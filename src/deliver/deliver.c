@@ -22,10 +22,13 @@
 #include "deliver/remote.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "mail/reply_id.h"
+#include "queue/queue_admin.h"
 #include "queue/queue_file.h"
 #include "store/accounts.h"
 #include "store/msglog.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +45,8 @@ typedef struct deliver_run {
     char **seen;             /* final addresses delivered in this run (heap strings) */
     size_t nseen;
     char reason[512];        /* first deferral reason of the current recipient */
+    const char *relay;       /* "local" or "remote": where that first deferral happened */
+    const char *cur_relay;   /* the same for the final address being tried now */
 } deliver_run;
 
 /* deliver_backoff - retry_min doubling per attempt, capped at retry_max */
@@ -100,8 +105,10 @@ static part_outcome deliver_defer(deliver_run *r, const char *orig, const char *
         deliver_bounce(r->cfg, r->m, orig, to, strncmp(why, "Mailbox full", 12) == 0 ? "5.2.2" : "4.4.7", reason);
         return PART_BOUNCED;
     }
-    if (!r->reason[0])
+    if (!r->reason[0]) {
         snprintf(r->reason, sizeof r->reason, "%s", why);
+        r->relay = r->cur_relay;
+    }
     return PART_DEFERRED;
 }
 
@@ -168,10 +175,14 @@ static part_outcome deliver_remote(deliver_run *r, const char *orig, const char 
         deliver_bounce_to(r->cfg, r->m, orig, to, status, reason, verp[0] ? verp : NULL);
         return PART_BOUNCED;
     }
-    char q[1500];
+    char q[1500], rid[REPLY_ID_MAX], ot[1100] = "", ri[REPLY_ID_MAX + 16] = "";
     log_quote(q, sizeof q, reason, strlen(reason));
-    msglog_event(r->m->id, "delivered", "to=<%s> relay=remote delay=%llds reply=%s", to,
-                 (long long)(r->now - r->m->arrival), q);
+    if (strcasecmp(orig, to) != 0)
+        snprintf(ot, sizeof ot, " orig_to=<%s>", orig);
+    if (reply_queue_id(reason, strlen(reason), rid, sizeof rid))
+        snprintf(ri, sizeof ri, " remote_id=%s", rid); /* the trace names it (mail/reply_id.h) */
+    msglog_event(r->m->id, "delivered", "to=<%s>%s relay=remote delay=%llds%s reply=%s", to, ot,
+                 (long long)(r->now - r->m->arrival), ri, q);
     r->seen = xrealloc(r->seen, (r->nseen + 1) * sizeof *r->seen);
     r->seen[r->nseen++] = xstrdup(to);
     return PART_DONE;
@@ -214,6 +225,7 @@ static part_outcome deliver_part(deliver_run *r, const char *orig, const char *t
 {
     if (deliver_seen(r, to))
         return PART_DONE; /* same mailbox reached twice: one copy */
+    r->cur_relay = "local";
     const char *at = strrchr(to, '@');
     if (!at) {
         deliver_bounce(r->cfg, r->m, orig, to, "5.1.3", "recipient address has no domain");
@@ -222,8 +234,10 @@ static part_outcome deliver_part(deliver_run *r, const char *orig, const char *t
     acct_status d = accounts_domain_is_local(r->acct, at + 1);
     if (d == ACCT_TEMPFAIL)
         return deliver_defer(r, orig, to, "account database unavailable");
-    if (d != ACCT_OK)
+    if (d != ACCT_OK) {
+        r->cur_relay = "remote";
         return deliver_remote(r, orig, to);
+    }
     char qid[64], vrcpt[400];
     if (bounce_verp_check(to, qid, sizeof qid, vrcpt, sizeof vrcpt) == VERP_VALID)
         return deliver_collect(r, orig, to, qid, vrcpt);
@@ -245,6 +259,7 @@ static queue_rcpt_status deliver_rcpt(deliver_run *r, size_t i, queue_rcpt_state
     char *single[2] = {(char *)rcpt, NULL};
     acct_status x = accounts_expand(r->acct, rcpt, &list);
     r->reason[0] = '\0';
+    r->relay = r->cur_relay = "local";
     if (x == ACCT_TEMPFAIL) {
         return deliver_defer(r, rcpt, rcpt, "account database unavailable") == PART_DEFERRED ? QRCPT_DEFERRED
                                                                                              : QRCPT_BOUNCED;
@@ -314,8 +329,9 @@ static int deliver_record(deliver_run *r, size_t i, queue_rcpt_state *st, queue_
             when = expiry; /* the last attempt comes when the lifetime ends, not after */
         char q[600];
         log_quote(q, sizeof q, r->reason, strlen(r->reason));
-        msglog_event(r->m->id, "deferred", "to=<%s> relay=local delay=%llds attempts=%u next_in=%llds reason=%s",
-                     r->m->rcpts[i], (long long)(r->now - r->m->arrival), att, (long long)(when - r->now), q);
+        msglog_event(r->m->id, "deferred", "to=<%s> relay=%s delay=%llds attempts=%u next_in=%llds reason=%s",
+                     r->m->rcpts[i], r->relay ? r->relay : "local", (long long)(r->now - r->m->arrival), att,
+                     (long long)(when - r->now), q);
         if (deliver_warn_due(r, st))
             dsn_delayed(r->cfg, r->m, r->m->rcpts[i], r->reason);
         snprintf(payload, sizeof payload, "%zu deferred %u %lld %s", i, att, (long long)when, r->reason);
@@ -345,24 +361,55 @@ static int deliver_load(const pochta_config *cfg, const char *id, time_t now, qu
     return -1;
 }
 
+/* deliver_start - lock the message against `queue delete` and honour a hold; 0 go on (*lk locked), -1 stop */
+static int deliver_start(const pochta_config *cfg, const char *id, time_t now, int *lk, deliver_result *res)
+{
+    queue_lock_status ls = queue_lock(cfg->queue_dir, id, 0, lk);
+    if (ls == QUEUE_LOCK_GONE) {
+        res->gone = 1;
+        return -1;
+    }
+    if (ls != QUEUE_LOCK_OK) {
+        if (ls == QUEUE_LOCK_ERROR)
+            log_error(id, "event=deliver_error op=lock error=\"%s\"", strerror(errno));
+        res->next = now + 1; /* the CLI holds it for a moment (queue delete), or a passing error */
+        return -1;
+    }
+    if (queue_held(cfg->queue_dir, id)) {
+        log_info(id, "event=held reason=\"pochta queue hold\"");
+        res->held = 1;
+        queue_unlock(*lk);
+        return -1;
+    }
+    return 0;
+}
+
 /* deliver_message - one run over every due recipient of id */
-void deliver_message(const pochta_config *cfg, accounts *acct, const char *id, time_t now, deliver_result *res)
+void deliver_message(const pochta_config *cfg, accounts *acct, const char *id, time_t now, int force,
+                     deliver_result *res)
 {
     queue_msg *m;
     queue_rcpt_state *st;
+    int lk = -1;
     memset(res, 0, sizeof *res);
-    if (deliver_load(cfg, id, now, &m, &st, res) < 0)
+    if (deliver_start(cfg, id, now, &lk, res) < 0)
         return;
+    if (deliver_load(cfg, id, now, &m, &st, res) < 0) {
+        queue_unlock(lk);
+        return;
+    }
     deliver_run r = {.cfg = cfg, .acct = acct, .m = m, .now = now};
     r.expired = cfg->queue_lifetime && now >= m->arrival + (time_t)cfg->queue_lifetime;
     int pending = 0;
     for (size_t i = 0; i < m->nrcpts; i++) {
         if (st[i].status == QRCPT_DONE || st[i].status == QRCPT_BOUNCED)
             continue;
-        if (st[i].status == QRCPT_DEFERRED && st[i].next > now && !r.expired) {
+        if (!res->held && queue_held(cfg->queue_dir, id))
+            res->held = 1; /* put on hold during this run: no further attempts */
+        if (res->held || (st[i].status == QRCPT_DEFERRED && st[i].next > now && !r.expired && !force)) {
             pending++;
             if (!res->next || st[i].next < res->next)
-                res->next = st[i].next;
+                res->next = st[i].next > now ? st[i].next : now + 1;
             continue;
         }
         if (!acct) {
@@ -391,6 +438,7 @@ void deliver_message(const pochta_config *cfg, accounts *acct, const char *id, t
             res->next = now + (time_t)deliver_backoff(cfg, 1);
         }
     }
+    queue_unlock(lk);
     for (size_t i = 0; i < r.nseen; i++)
         free(r.seen[i]);
     free(r.seen);

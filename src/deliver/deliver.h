@@ -26,10 +26,17 @@ typedef struct deliver_result {
     int gone;      /* no such message (already removed, or quarantined as corrupt) */
     int finished;  /* every recipient final, message removed */
     time_t next;   /* otherwise: when to run again */
+    int held;      /* on hold (pochta queue hold): run again only when released */
 } deliver_result;
 
-/* deliver_message - run delivery of id at time now; acct may be NULL (database down: all defer) */
-void deliver_message(const struct pochta_config *cfg, struct accounts *acct, const char *id, time_t now,
+/*
+ * deliver_message - run delivery of id at time now; acct may be NULL
+ * (database down: all defer). force: try deferred recipients even before
+ * their retry time (pochta queue flush). The run holds the message's lock
+ * (queue_admin.h) throughout and stops before any recipient while the
+ * message is on hold.
+ */
+void deliver_message(const struct pochta_config *cfg, struct accounts *acct, const char *id, time_t now, int force,
                      deliver_result *res);
 
 /*

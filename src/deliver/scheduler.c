@@ -36,6 +36,7 @@ typedef struct sched_msg {
     char id[QUEUE_ID_SIZE];
     struct event *timer;
     int running, rerun;
+    int force, force_next;    /* this run / the rerun ignores retry times (queue flush) */
     deliver_result res;       /* written by the worker, read in the done callback */
     struct sched_msg *hnext;
 } sched_msg;
@@ -119,7 +120,7 @@ static void sched_work(void *arg)
         e->res.next = time(NULL); /* skipped: the next start will pick it up */
         return;
     }
-    deliver_message(e->s->cfg, sched_thread_accounts(e->s->cfg), e->id, time(NULL), &e->res);
+    deliver_message(e->s->cfg, sched_thread_accounts(e->s->cfg), e->id, time(NULL), e->force, &e->res);
 }
 
 static void sched_dispatch(sched_msg *e);
@@ -142,6 +143,8 @@ static void sched_done(void *arg)
         sched_dispatch(e);
         return;
     }
+    if (e->res.held)
+        return; /* on hold: no timer; queue release sends a request that kicks it */
     time_t now = time(NULL);
     struct timeval tv = {.tv_sec = e->res.next > now ? e->res.next - now : 1};
     evtimer_add(e->timer, &tv);
@@ -155,6 +158,8 @@ static void sched_dispatch(sched_msg *e)
         return;
     }
     evtimer_del(e->timer);
+    e->force = e->force_next;
+    e->force_next = 0;
     e->running = 1;
     e->s->running++;
     workq_submit(e->s->wq, sched_work, sched_done, e);
@@ -166,12 +171,9 @@ static void sched_on_timer(evutil_socket_t fd, short what, void *arg)
     sched_dispatch(arg);
 }
 
-/* scheduler_kick - deliver id now */
-void scheduler_kick(void *sched, const char *id)
+/* sched_get - the entry of id, made when missing */
+static sched_msg *sched_get(scheduler *s, const char *id)
 {
-    scheduler *s = sched;
-    if (s->stopping || !queue_id_valid(id))
-        return;
     sched_msg *e = sched_find(s, id);
     if (!e) {
         e = xcalloc(1, sizeof *e);
@@ -182,7 +184,35 @@ void scheduler_kick(void *sched, const char *id)
         e->hnext = s->buckets[h];
         s->buckets[h] = e;
     }
-    sched_dispatch(e);
+    return e;
+}
+
+/* scheduler_kick - deliver id now */
+void scheduler_kick(void *sched, const char *id)
+{
+    scheduler *s = sched;
+    if (s->stopping || !queue_id_valid(id))
+        return;
+    sched_dispatch(sched_get(s, id));
+}
+
+/* scheduler_flush - run id (NULL: every known message) now, ignoring retry times (pochta queue flush) */
+void scheduler_flush(void *sched, const char *id)
+{
+    scheduler *s = sched;
+    if (s->stopping || (id && !queue_id_valid(id)))
+        return;
+    if (id) {
+        sched_msg *e = sched_get(s, id);
+        e->force_next = 1; /* used by this dispatch, or by the rerun when a run is under way */
+        sched_dispatch(e);
+        return;
+    }
+    for (size_t b = 0; b < SCHED_BUCKETS; b++)
+        for (sched_msg *e = s->buckets[b]; e; e = e->hnext) {
+            e->force_next = 1;
+            sched_dispatch(e);
+        }
 }
 
 /* sched_scan - schedule every message left in active/ */

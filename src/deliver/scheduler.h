@@ -23,6 +23,8 @@ typedef struct scheduler scheduler;
 scheduler *scheduler_start(struct event_base *base, const struct pochta_config *cfg, char *err, size_t errlen);
 /* scheduler_kick - deliver id now (same signature as queue_committed_fn); loop thread only */
 void scheduler_kick(void *sched, const char *id);
+/* scheduler_flush - run id now even if its retry time has not come (NULL: every message); loop thread only */
+void scheduler_flush(void *sched, const char *id);
 /* scheduler_stop - finish in-flight deliveries, drop the timers, free; queued runs not started are skipped */
 void scheduler_stop(scheduler *s);
 /* scheduler_idle - 1 when no delivery is running or waiting for a worker (tests) */

@@ -177,6 +177,7 @@ static int pickup_one(queue_pickup *p, const char *name)
     }
     msglog_event(name, "queued", "source=local_sendmail from=<%s> size=%zu nrcpt=%zu", m->sender, m->data.len,
                  m->nrcpts);
+    msglog_message_id(name, m->data.data, m->data.len);
     queue_msg_free(m);
     if (fileio_fsync_dir(dir) < 0) {
         log_error(name, "event=queue_error op=pickup_fsync_dir error=\"%s\"", strerror(errno));

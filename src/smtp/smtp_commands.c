@@ -498,6 +498,19 @@ static int smtp_commands_is_http(const char *line)
     return 0;
 }
 
+/* smtp_cmd_mail_refused - a MAIL refused before its transaction: a message-log row of its own, so
+ * that `pochta trace ADDRESS` finds it (the reply itself was written already; the session lives on) */
+static void smtp_cmd_mail_refused(smtp_session *s, const smtp_cmd *cmd)
+{
+    char id[QUEUE_ID_SIZE], from[MAIL_PATH_MAX * 4], q[600];
+    queue_new_id(id);
+    mail_addr_format(&cmd->path, from, sizeof from);
+    log_quote(q, sizeof q, s->last_text, strlen(s->last_text));
+    msglog_event(id, "mail", "session=%s client=%s[%s] helo=%s from=<%s> result=refused check=mail code=%d enh=%s "
+                 "text=%s", s->id, s->client_name, s->ip, s->helo ? s->helo : "-", from, s->last_code,
+                 s->last_enh[0] ? s->last_enh : "-", q);
+}
+
 /* smtp_commands_dispatch - parse one line, check the state, run the handler */
 void smtp_commands_dispatch(smtp_session *s, char *line, size_t len)
 {
@@ -537,5 +550,9 @@ void smtp_commands_dispatch(smtp_session *s, char *line, size_t len)
         smtp_commands_parse_error(s, st, &cmd);
         return;
     }
+    if (cmd.verb == SMTP_CMD_MAIL)
+        s->last_code = 0;
     c->run(s, &cmd);
+    if (cmd.verb == SMTP_CMD_MAIL && !s->msg && s->last_code >= 400)
+        smtp_cmd_mail_refused(s, &cmd); /* refused before a transaction existed (size, AUTH, sender) */
 }

@@ -109,6 +109,8 @@ static void smtp_data_on_queued(void *arg, queue_status st)
         smtp_submit_sent(s); /* the user's daily count */
         smtp_session_reply(s, 250, "2.0.0", "Ok: queued as %s", s->queued_id);
     } else {
+        msglog_event(s->queued_id, "refused", "session=%s code=451 enh=4.3.0 text=\"could not store the message\"",
+                     s->id);
         smtp_session_reply(s, 451, "4.3.0", "Error: could not store the message (local disk problem); "
                            "try again later");
         smtp_session_error(s);
@@ -127,6 +129,7 @@ static void smtp_data_commit(smtp_session *s)
     snprintf(s->queued_id, sizeof s->queued_id, "%s", m->id);
     msglog_event(m->id, "queued", "session=%s from=<%s> size=%zu nrcpt=%zu", s->id, m->sender,
                  m->data.len - s->received_len, m->nrcpts);
+    msglog_message_id(m->id, m->data.data, m->data.len); /* for pochta trace MESSAGE-ID */
     smtp_session_set_state(s, SMTP_STATE_QUEUEING);
     s->flags |= SMTP_FLAG_WAITING;
     s->job = queue_submit(s->srv->queue, m, smtp_data_on_queued, s);
@@ -135,7 +138,9 @@ static void smtp_data_commit(smtp_session *s)
 /* smtp_data_refuse - the message is complete but refused: reply and end the transaction */
 static void smtp_data_refuse(smtp_session *s, int code, const char *enh, const char *text)
 {
-    msglog_event(s->msg->id, "refused", "session=%s code=%d enh=%s", s->id, code, enh);
+    char q[600];
+    log_quote(q, sizeof q, text, strlen(text));
+    msglog_event(s->msg->id, "refused", "session=%s code=%d enh=%s text=%s", s->id, code, enh, q);
     smtp_session_reply(s, code, enh, "%s", text);
     smtp_data_abandon(s);
     smtp_session_set_state(s, SMTP_STATE_HELO);

@@ -110,9 +110,13 @@ static void smtp_session_vreply(smtp_session *s, int code, const char *enh, cons
             break;
         line = nl + 1;
     }
-    if (code >= 400)
+    if (code >= 400) {
         log_info(s->id, "event=reply code=%d enh=%s state=%s", code, enh ? enh : "-",
                  smtp_state_name(s->state));
+        s->last_code = code;
+        snprintf(s->last_enh, sizeof s->last_enh, "%s", enh ? enh : "");
+        snprintf(s->last_text, sizeof s->last_text, "%.511s", text);
+    }
 }
 
 /* smtp_session_reply - send a reply */

@@ -88,6 +88,11 @@ typedef struct smtp_session {
     smtp_state bdat_return;     /* state to go back to after a refused BDAT chunk */
     unsigned rcpt_refused;
     char queued_id[17];         /* ID of the message being committed */
+    /* the last 4xx/5xx reply, so that a MAIL refused before its transaction exists
+     * still gets a message-log row (smtp_commands.c) */
+    int last_code;
+    char last_enh[16];
+    char last_text[512];
 } smtp_session;
 
 /* smtp_session_accept - start a session on a connected socket (the server counted it already) */

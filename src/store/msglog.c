@@ -11,11 +11,16 @@
  * Limits: MSGLOG_DETAIL_MAX bytes of detail per row; at most
  * MSGLOG_PENDING_MAX rows waiting (past that rows are only logged, and a
  * warning says how many were dropped: the log line remains the record).
+ * Retention (msglog_set_retention, config msglog_retention and
+ * msglog_max_rows): the writer deletes rows older than the age and the
+ * oldest rows past the count, at start and then at most once an hour.
+ * Queries for `pochta log` and `pochta trace` are in msglog_query.c.
  */
 #include "store/msglog.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "mail/hdr_addr.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -25,7 +30,8 @@
 #include <sys/time.h>
 #include <time.h>
 
-#define MSGLOG_DETAIL_MAX 4096
+#define MSGLOG_DETAIL_MAX 8192
+#define MSGLOG_PRUNE_EVERY 3600.0 /* seconds between two retention passes */
 #define MSGLOG_PENDING_MAX 100000
 #define MSGLOG_BUSY_MS 5000
 
@@ -48,6 +54,9 @@ static struct {
     msglog_row *head, *tail;
     size_t pending;
     unsigned long dropped;
+    double max_age;   /* seconds; 0 = keep forever */
+    long max_rows;    /* 0 = no cap */
+    double pruned_at; /* last retention pass */
 } msglog = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
 /* msglog_row_free - release a list of rows */
@@ -90,11 +99,65 @@ fail:
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* msglog_set_retention - age and row cap applied by the writer; call before msglog_start */
+void msglog_set_retention(double max_age_seconds, long max_rows)
+{
+    pthread_mutex_lock(&msglog.lock);
+    msglog.max_age = max_age_seconds;
+    msglog.max_rows = max_rows;
+    pthread_mutex_unlock(&msglog.lock);
+}
+
+/* msglog_prune - delete rows past the retention age and the oldest past the row cap */
+static void msglog_prune(sqlite3 *db, double max_age, long max_rows)
+{
+    sqlite3_stmt *st = NULL;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    if (max_age > 0 &&
+        sqlite3_prepare_v2(db, "DELETE FROM msglog WHERE ts < ?", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_double(st, 1, (double)tv.tv_sec + (double)tv.tv_usec / 1e6 - max_age);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            log_error(NULL, "event=msglog_error op=prune error=\"%s\"", sqlite3_errmsg(db));
+        else if (sqlite3_changes(db) > 0)
+            log_info(NULL, "event=msglog_pruned reason=age rows=%d", sqlite3_changes(db));
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    /* rowids grow with insertion, so the oldest rows have the smallest ones */
+    if (max_rows > 0 && sqlite3_prepare_v2(db, "DELETE FROM msglog WHERE rowid <= (SELECT max(rowid) FROM msglog) - ?",
+                                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, max_rows);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            log_error(NULL, "event=msglog_error op=prune error=\"%s\"", sqlite3_errmsg(db));
+        else if (sqlite3_changes(db) > 0)
+            log_info(NULL, "event=msglog_pruned reason=rows rows=%d", sqlite3_changes(db));
+    }
+    sqlite3_finalize(st);
+}
+
+/* msglog_prune_due - run a retention pass when the last one is an hour old (writer thread, lock held) */
+static void msglog_prune_due(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    double now = (double)tv.tv_sec;
+    if (now - msglog.pruned_at < MSGLOG_PRUNE_EVERY)
+        return;
+    msglog.pruned_at = now;
+    double age = msglog.max_age;
+    long rows = msglog.max_rows;
+    pthread_mutex_unlock(&msglog.lock);
+    msglog_prune(msglog.db, age, rows);
+    pthread_mutex_lock(&msglog.lock);
+}
+
 /* msglog_thread - take every pending row and insert them, until stopped and empty */
 static void *msglog_thread(void *arg)
 {
     pthread_mutex_lock(&msglog.lock);
     for (;;) {
+        msglog_prune_due();
         if (!msglog.head) {
             if (msglog.stopping)
                 break;
@@ -147,6 +210,7 @@ int msglog_start(const char *db_path, char *err, size_t errlen)
     pthread_mutex_lock(&msglog.lock);
     msglog.db = db;
     msglog.stopping = 0;
+    msglog.pruned_at = 0; /* first pass when the writer starts */
     if (pthread_create(&msglog.thread, NULL, msglog_thread, NULL) != 0) {
         pthread_mutex_unlock(&msglog.lock);
         sqlite3_close(db);
@@ -229,45 +293,45 @@ void msglog_event(const char *id, const char *event, const char *fmt, ...)
     pthread_mutex_unlock(&msglog.lock);
 }
 
-/* msglog_print - print the stored story of id, oldest first */
-long msglog_print(const char *db_path, const char *id, FILE *out)
+/* msglog_store - insert one row now, in the caller's thread (the CLI: queue hold/delete) */
+int msglog_store(const char *db_path, const char *id, const char *event, const char *fmt, ...)
 {
-    char err[512];
-    sqlite3 *db = msglog_open_db(db_path, SQLITE_OPEN_READONLY, err, sizeof err);
-    if (!db) {
-        log_error(id, "event=msglog_error error=\"%s\"", err);
-        return -1;
-    }
+    char err[512], detail[MSGLOG_DETAIL_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    sqlite3 *db = msglog_open_db(db_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err, sizeof err);
     sqlite3_stmt *st = NULL;
-    long rows = 0;
-    if (sqlite3_prepare_v2(db, "SELECT ts, event, detail FROM msglog WHERE id = ? ORDER BY ts, rowid", -1,
-                           &st, NULL) != SQLITE_OK) {
-        /* no table yet: nothing was ever logged */
-        int missing = strstr(sqlite3_errmsg(db), "no such table") != NULL;
-        if (!missing)
-            log_error(id, "event=msglog_error error=\"%s\"", sqlite3_errmsg(db));
-        sqlite3_close(db);
-        return missing ? 0 : -1;
-    }
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    int rc = -1;
+    if (!db || sqlite3_exec(db, msglog_schema, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT INTO msglog(id, ts, event, detail) VALUES (?, ?, ?, ?)", -1, &st,
+                           NULL) != SQLITE_OK)
+        goto done;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        double ts = sqlite3_column_double(st, 0);
-        const unsigned char *ev = sqlite3_column_text(st, 1), *det = sqlite3_column_text(st, 2);
-        time_t t = (time_t)ts;
-        struct tm tm;
-        char when[32];
-        localtime_r(&t, &tm);
-        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-        fprintf(out, "%s %s %s%s%s\n", when, id, ev ? (const char *)ev : "", det && *det ? " " : "",
-                det ? (const char *)det : "");
-        rows++;
-    }
-    if (rc != SQLITE_DONE) {
-        log_error(id, "event=msglog_error error=\"%s\"", sqlite3_errmsg(db));
-        rows = -1;
-    }
+    sqlite3_bind_double(st, 2, (double)tv.tv_sec + (double)tv.tv_usec / 1e6);
+    sqlite3_bind_text(st, 3, event, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, detail, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+done:
+    if (rc < 0)
+        log_error(id, "event=msglog_error error=\"%s\"", db ? sqlite3_errmsg(db) : err);
     sqlite3_finalize(st);
     sqlite3_close(db);
-    return rows;
+    return rc;
+}
+
+/* msglog_message_id - record the Message-ID header of a queued message (event message_id) */
+void msglog_message_id(const char *id, const char *data, size_t len)
+{
+    char ids[1][MAIL_PATH_MAX];
+    size_t n = 0;
+    /* a Message-ID has the shape of an angle address (RFC 5322 3.6.4) */
+    if (hdr_addrs(data, len, "message-id", ids, 1, &n) != HDR_FROM_OK || n != 1)
+        return;
+    char q[MAIL_PATH_MAX + 16];
+    log_quote(q, sizeof q, ids[0], strlen(ids[0]));
+    msglog_event(id, "message_id", "message_id=%s", q);
 }
