@@ -40,6 +40,8 @@ typedef struct deliver_run {
     char **seen;             /* final addresses delivered in this run (heap strings) */
     size_t nseen;
     char reason[512];        /* first deferral reason of the current recipient */
+    size_t ri;               /* index of the recipient being delivered (its NOTIFY, ORCPT) */
+    dsn_list dsn;            /* notices to send at the end of the run (dsn.h) */
 } deliver_run;
 
 /* deliver_backoff - retry_min doubling per attempt, capped at retry_max */
@@ -53,10 +55,11 @@ unsigned deliver_backoff(const pochta_config *cfg, unsigned attempts)
     return d < max ? d : max;
 }
 
-/* deliver_bounce - a recipient is final and undelivered: log it and queue a DSN to the sender */
-void deliver_bounce(const pochta_config *cfg, const queue_msg *m, const char *orig_to, const char *to,
-                    const char *status, const char *reason)
+/* deliver_bounce - the single place a final address becomes a bounce: log it, note a DSN for the sender */
+static void deliver_bounce(deliver_run *r, const char *orig_to, const char *to, const char *status,
+                           const char *reason)
 {
+    const queue_msg *m = r->m;
     char q[600];
     log_quote(q, sizeof q, reason, strlen(reason));
     if (orig_to && strcasecmp(orig_to, to) != 0)
@@ -64,7 +67,7 @@ void deliver_bounce(const pochta_config *cfg, const queue_msg *m, const char *or
                      status, m->sender, q);
     else
         msglog_event(m->id, "bounced", "to=<%s> status=%s from=<%s> reason=%s", to, status, m->sender, q);
-    dsn_failed(cfg, m, orig_to, to, status, reason); /* skips the null sender; a failure is logged */
+    dsn_list_add(&r->dsn, m, r->ri, DSN_FAILED, orig_to, to, status, reason); /* NOTIFY, null sender */
 }
 
 /* deliver_seen - 1 when addr was already delivered in this run */
@@ -87,7 +90,7 @@ static part_outcome deliver_defer(deliver_run *r, const char *orig, const char *
         char reason[600];
         snprintf(reason, sizeof reason, "gave up after %us in the queue: %s", r->cfg->queue_lifetime, why);
         /* a mailbox that stayed full bounces as such (RFC 3463 5.2.2), not as a plain expiry */
-        deliver_bounce(r->cfg, r->m, orig, to, strncmp(why, "Mailbox full", 12) == 0 ? "5.2.2" : "4.4.7", reason);
+        deliver_bounce(r, orig, to, strncmp(why, "Mailbox full", 12) == 0 ? "5.2.2" : "4.4.7", reason);
         return PART_BOUNCED;
     }
     if (!r->reason[0])
@@ -105,7 +108,7 @@ static part_outcome deliver_local(deliver_run *r, const char *orig, const char *
     if (mv == MAILBOX_TEMPFAIL || mv == MAILBOX_FULL)
         return deliver_defer(r, orig, to, err);
     if (mv == MAILBOX_DISABLED) {
-        deliver_bounce(r->cfg, r->m, orig, to, "5.2.1", "Mailbox disabled: the owner cannot receive mail");
+        deliver_bounce(r, orig, to, "5.2.1", "Mailbox disabled: the owner cannot receive mail");
         return PART_BOUNCED;
     }
     deliver_status st = maildir_deliver_folder(r->cfg->mail_dir, to, r->m->junk ? "Junk" : NULL, r->m->sender,
@@ -114,7 +117,7 @@ static part_outcome deliver_local(deliver_run *r, const char *orig, const char *
     if (st == DELIVER_TEMPFAIL)
         return deliver_defer(r, orig, to, err);
     if (st == DELIVER_PERMFAIL) {
-        deliver_bounce(r->cfg, r->m, orig, to, "5.1.1", err);
+        deliver_bounce(r, orig, to, "5.1.1", err);
         return PART_BOUNCED;
     }
     if (strcasecmp(orig, to) != 0)
@@ -124,6 +127,7 @@ static part_outcome deliver_local(deliver_run *r, const char *orig, const char *
         msglog_event(r->m->id, "delivered", "to=<%s> relay=local delay=%llds maildir=%s", to,
                      (long long)(r->now - r->m->arrival), path);
     maildir_quota_refresh(r->acct, r->cfg->mail_dir, to); /* a first delivery creates maildirsize */
+    dsn_list_add(&r->dsn, r->m, r->ri, DSN_DELIVERED, orig, to, "2.0.0", "delivered to the mailbox");
     r->seen = xrealloc(r->seen, (r->nseen + 1) * sizeof *r->seen);
     r->seen[r->nseen++] = xstrdup(to);
     return PART_DONE;
@@ -133,17 +137,21 @@ static part_outcome deliver_local(deliver_run *r, const char *orig, const char *
 static part_outcome deliver_remote(deliver_run *r, const char *orig, const char *to)
 {
     char status[16], reason[1400];
-    remote_status st = remote_deliver(r->cfg, r->m, to, status, sizeof status, reason, sizeof reason);
+    int passed = 0; /* the next hop took the DSN parameters: it sends the notices from here on */
+    remote_status st = remote_deliver(r->cfg, r->m, to, &r->m->rcpt_dsn[r->ri], &passed, status, sizeof status,
+                                      reason, sizeof reason);
     if (st == REMOTE_TEMPFAIL)
         return deliver_defer(r, orig, to, reason);
     if (st == REMOTE_PERMFAIL) {
-        deliver_bounce(r->cfg, r->m, orig, to, status, reason);
+        deliver_bounce(r, orig, to, status, reason);
         return PART_BOUNCED;
     }
     char q[1500];
     log_quote(q, sizeof q, reason, strlen(reason));
     msglog_event(r->m->id, "delivered", "to=<%s> relay=remote delay=%llds reply=%s", to,
                  (long long)(r->now - r->m->arrival), q);
+    if (!passed) /* RFC 3461 5.2.2: "relayed" when the next hop does not do DSN */
+        dsn_list_add(&r->dsn, r->m, r->ri, DSN_RELAYED, orig, to, "2.0.0", reason);
     r->seen = xrealloc(r->seen, (r->nseen + 1) * sizeof *r->seen);
     r->seen[r->nseen++] = xstrdup(to);
     return PART_DONE;
@@ -156,7 +164,7 @@ static part_outcome deliver_part(deliver_run *r, const char *orig, const char *t
         return PART_DONE; /* same mailbox reached twice: one copy */
     const char *at = strrchr(to, '@');
     if (!at) {
-        deliver_bounce(r->cfg, r->m, orig, to, "5.1.3", "recipient address has no domain");
+        deliver_bounce(r, orig, to, "5.1.3", "recipient address has no domain");
         return PART_BOUNCED;
     }
     acct_status d = accounts_domain_is_local(r->acct, at + 1);
@@ -168,7 +176,7 @@ static part_outcome deliver_part(deliver_run *r, const char *orig, const char *t
     if (e == ACCT_TEMPFAIL)
         return deliver_defer(r, orig, to, "account database unavailable");
     if (e != ACCT_OK) {
-        deliver_bounce(r->cfg, r->m, orig, to, "5.1.1", "no such mailbox here");
+        deliver_bounce(r, orig, to, "5.1.1", "no such mailbox here");
         return PART_BOUNCED;
     }
     return deliver_local(r, orig, to);
@@ -182,12 +190,13 @@ static queue_rcpt_status deliver_rcpt(deliver_run *r, size_t i, queue_rcpt_state
     char *single[2] = {(char *)rcpt, NULL};
     acct_status x = accounts_expand(r->acct, rcpt, &list);
     r->reason[0] = '\0';
+    r->ri = i;
     if (x == ACCT_TEMPFAIL) {
         return deliver_defer(r, rcpt, rcpt, "account database unavailable") == PART_DEFERRED ? QRCPT_DEFERRED
                                                                                              : QRCPT_BOUNCED;
     }
     if (x == ACCT_INVALID) {
-        deliver_bounce(r->cfg, r->m, rcpt, rcpt, "5.1.3", "recipient address is not valid");
+        deliver_bounce(r, rcpt, rcpt, "5.1.3", "recipient address is not valid");
         return QRCPT_BOUNCED;
     }
     char **finals = x == ACCT_OK && list && list[0] ? list : single;
@@ -235,14 +244,15 @@ static int deliver_warn_due(const deliver_run *r, const queue_rcpt_state *st)
     return st->next - (time_t)deliver_backoff(r->cfg, st->attempts) < due;
 }
 
-/* deliver_record - write recipient i's outcome; updates *next for a deferral */
-static int deliver_record(deliver_run *r, size_t i, queue_rcpt_state *st, queue_rcpt_status out, time_t *next)
+/* deliver_outcome - the state record of recipient i's outcome into payload; logs a deferral, notes a
+ * delay warning when one is due, updates *next */
+static void deliver_outcome(deliver_run *r, size_t i, const queue_rcpt_state *st, queue_rcpt_status out,
+                            time_t *next, char *payload, size_t plen)
 {
-    char payload[1200];
     if (out == QRCPT_DONE) {
-        snprintf(payload, sizeof payload, "%zu done", i);
+        snprintf(payload, plen, "%zu done", i);
     } else if (out == QRCPT_BOUNCED) {
-        snprintf(payload, sizeof payload, "%zu bounced", i);
+        snprintf(payload, plen, "%zu bounced", i);
     } else {
         unsigned att = st->attempts + 1;
         time_t when = r->now + (time_t)deliver_backoff(r->cfg, att);
@@ -254,12 +264,22 @@ static int deliver_record(deliver_run *r, size_t i, queue_rcpt_state *st, queue_
         msglog_event(r->m->id, "deferred", "to=<%s> relay=local delay=%llds attempts=%u next_in=%llds reason=%s",
                      r->m->rcpts[i], (long long)(r->now - r->m->arrival), att, (long long)(when - r->now), q);
         if (deliver_warn_due(r, st))
-            dsn_delayed(r->cfg, r->m, r->m->rcpts[i], r->reason);
-        snprintf(payload, sizeof payload, "%zu deferred %u %lld %s", i, att, (long long)when, r->reason);
+            dsn_list_add(&r->dsn, r->m, i, DSN_DELAYED, r->m->rcpts[i], r->m->rcpts[i], "4.4.7", r->reason);
+        snprintf(payload, plen, "%zu deferred %u %lld %s", i, att, (long long)when, r->reason);
         if (!*next || when < *next)
             *next = when;
     }
-    return queue_state_append(r->cfg->queue_dir, r->m->id, payload) == QUEUE_OK ? 0 : -1;
+}
+
+/* deliver_commit - append one outcome record; counts what is still pending */
+static void deliver_commit(deliver_run *r, queue_rcpt_status out, const char *payload, deliver_result *res,
+                           int *pending)
+{
+    if (queue_state_append(r->cfg->queue_dir, r->m->id, payload) == QUEUE_OK && out != QRCPT_DEFERRED)
+        return;
+    (*pending)++;
+    if (out != QRCPT_DEFERRED && (!res->next || r->now + 1 < res->next))
+        res->next = r->now + 1;
 }
 
 /* deliver_load - read the message; a corrupt one is quarantined. 0 or -1 (res filled) */
@@ -293,6 +313,10 @@ void deliver_message(const pochta_config *cfg, accounts *acct, const char *id, t
     deliver_run r = {.cfg = cfg, .acct = acct, .m = m, .now = now};
     r.expired = cfg->queue_lifetime && now >= m->arrival + (time_t)cfg->queue_lifetime;
     int pending = 0;
+    /* outcomes that a notice reports are recorded only after the notice is durable (dsn_send), so a
+     * crash can send a notice twice but never lose it; the others are recorded at once */
+    size_t nheld = 0;
+    struct { size_t i; queue_rcpt_status out; char payload[1200]; } *held = NULL;
     for (size_t i = 0; i < m->nrcpts; i++) {
         if (st[i].status == QRCPT_DONE || st[i].status == QRCPT_BOUNCED)
             continue;
@@ -308,13 +332,24 @@ void deliver_message(const pochta_config *cfg, accounts *acct, const char *id, t
             res->next = now + (time_t)deliver_backoff(cfg, 1);
             continue;
         }
+        size_t before = r.dsn.n;
         queue_rcpt_status out = deliver_rcpt(&r, i, &st[i]);
-        if (deliver_record(&r, i, &st[i], out, &res->next) < 0 || out == QRCPT_DEFERRED) {
-            pending++;
-            if (out != QRCPT_DEFERRED && (!res->next || now + 1 < res->next))
-                res->next = now + 1;
+        char payload[1200];
+        deliver_outcome(&r, i, &st[i], out, &res->next, payload, sizeof payload);
+        if (r.dsn.n == before) {
+            deliver_commit(&r, out, payload, res, &pending);
+            continue;
         }
+        held = xrealloc(held, (nheld + 1) * sizeof *held);
+        held[nheld].i = i;
+        held[nheld].out = out;
+        snprintf(held[nheld++].payload, sizeof held->payload, "%s", payload);
     }
+    dsn_send(cfg, m, &r.dsn); /* one notice per kind; a failure is logged */
+    for (size_t k = 0; k < nheld; k++)
+        deliver_commit(&r, held[k].out, held[k].payload, res, &pending);
+    free(held);
+    dsn_list_free(&r.dsn);
     if (!pending) {
         if (queue_remove(cfg->queue_dir, id) == QUEUE_OK) {
             msglog_event(id, "removed", "nrcpt=%zu", m->nrcpts);
