@@ -302,6 +302,52 @@ static int deliver_load(const pochta_config *cfg, const char *id, time_t now, qu
     return -1;
 }
 
+/*
+ * deliver_due - deliver every due recipient; the number still pending.
+ * Outcomes that a notice reports are recorded only after the notice is
+ * durable (dsn_send), so a crash can send a notice twice but never lose it;
+ * the others are recorded at once, keeping the window for duplicates small.
+ */
+static int deliver_due(deliver_run *r, queue_rcpt_state *st, deliver_result *res)
+{
+    int pending = 0;
+    size_t nheld = 0;
+    struct { queue_rcpt_status out; char payload[1200]; } *held = NULL;
+    for (size_t i = 0; i < r->m->nrcpts; i++) {
+        if (st[i].status == QRCPT_DONE || st[i].status == QRCPT_BOUNCED)
+            continue;
+        if (st[i].status == QRCPT_DEFERRED && st[i].next > r->now && !r->expired) {
+            pending++;
+            if (!res->next || st[i].next < res->next)
+                res->next = st[i].next;
+            continue;
+        }
+        if (!r->acct) {
+            /* no database handle: nothing can be decided; try again soon, count no attempt */
+            pending++;
+            res->next = r->now + (time_t)deliver_backoff(r->cfg, 1);
+            continue;
+        }
+        size_t before = r->dsn.n;
+        queue_rcpt_status out = deliver_rcpt(r, i, &st[i]);
+        char payload[1200];
+        deliver_outcome(r, i, &st[i], out, &res->next, payload, sizeof payload);
+        if (r->dsn.n == before) {
+            deliver_commit(r, out, payload, res, &pending);
+            continue;
+        }
+        held = xrealloc(held, (nheld + 1) * sizeof *held);
+        held[nheld].out = out;
+        snprintf(held[nheld++].payload, sizeof held->payload, "%s", payload);
+    }
+    dsn_send(r->cfg, r->m, &r->dsn); /* one notice per kind; a failure is logged */
+    for (size_t k = 0; k < nheld; k++)
+        deliver_commit(r, held[k].out, held[k].payload, res, &pending);
+    free(held);
+    dsn_list_free(&r->dsn);
+    return pending;
+}
+
 /* deliver_message - one run over every due recipient of id */
 void deliver_message(const pochta_config *cfg, accounts *acct, const char *id, time_t now, deliver_result *res)
 {
@@ -312,44 +358,7 @@ void deliver_message(const pochta_config *cfg, accounts *acct, const char *id, t
         return;
     deliver_run r = {.cfg = cfg, .acct = acct, .m = m, .now = now};
     r.expired = cfg->queue_lifetime && now >= m->arrival + (time_t)cfg->queue_lifetime;
-    int pending = 0;
-    /* outcomes that a notice reports are recorded only after the notice is durable (dsn_send), so a
-     * crash can send a notice twice but never lose it; the others are recorded at once */
-    size_t nheld = 0;
-    struct { size_t i; queue_rcpt_status out; char payload[1200]; } *held = NULL;
-    for (size_t i = 0; i < m->nrcpts; i++) {
-        if (st[i].status == QRCPT_DONE || st[i].status == QRCPT_BOUNCED)
-            continue;
-        if (st[i].status == QRCPT_DEFERRED && st[i].next > now && !r.expired) {
-            pending++;
-            if (!res->next || st[i].next < res->next)
-                res->next = st[i].next;
-            continue;
-        }
-        if (!acct) {
-            /* no database handle: nothing can be decided; try again soon, count no attempt */
-            pending++;
-            res->next = now + (time_t)deliver_backoff(cfg, 1);
-            continue;
-        }
-        size_t before = r.dsn.n;
-        queue_rcpt_status out = deliver_rcpt(&r, i, &st[i]);
-        char payload[1200];
-        deliver_outcome(&r, i, &st[i], out, &res->next, payload, sizeof payload);
-        if (r.dsn.n == before) {
-            deliver_commit(&r, out, payload, res, &pending);
-            continue;
-        }
-        held = xrealloc(held, (nheld + 1) * sizeof *held);
-        held[nheld].i = i;
-        held[nheld].out = out;
-        snprintf(held[nheld++].payload, sizeof held->payload, "%s", payload);
-    }
-    dsn_send(cfg, m, &r.dsn); /* one notice per kind; a failure is logged */
-    for (size_t k = 0; k < nheld; k++)
-        deliver_commit(&r, held[k].out, held[k].payload, res, &pending);
-    free(held);
-    dsn_list_free(&r.dsn);
+    int pending = deliver_due(&r, st, res);
     if (!pending) {
         if (queue_remove(cfg->queue_dir, id) == QUEUE_OK) {
             msglog_event(id, "removed", "nrcpt=%zu", m->nrcpts);

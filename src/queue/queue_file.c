@@ -165,8 +165,20 @@ static const char *queue_rcpt_dsn_read(queue_msg *m, queue_seen *seen, const cha
         size_t k = n - (size_t)(semi + 1 - p);
         if (k == 0 || k > QUEUE_ORCPT_MAX || !memchr(semi + 1, ';', k))
             return "bad recipient dsn";
+        for (size_t i = 0; i < k; i++) /* xtext only: it goes into RCPT lines as it is (pickup/ is hostile) */
+            if ((unsigned char)semi[1 + i] < 33 || (unsigned char)semi[1 + i] > 126)
+                return "bad recipient dsn";
         d->orcpt = xstrndup(semi + 1, k);
     }
+    return NULL;
+}
+
+/* queue_ret_read - W record: RET, "FULL" or "HDRS" (RFC 3461 4.3), at most once */
+static const char *queue_ret_read(queue_msg *m, const char *p, size_t n)
+{
+    if (m->dsn_ret || n != 4 || (memcmp(p, "FULL", 4) != 0 && memcmp(p, "HDRS", 4) != 0))
+        return "bad ret";
+    m->dsn_ret = p[0] == 'H' ? QUEUE_RET_HDRS : QUEUE_RET_FULL;
     return NULL;
 }
 
@@ -221,11 +233,7 @@ static const char *queue_record(queue_msg *m, queue_seen *seen, char type, const
         queue_msg_add_rcpt(m, r);
         free(r);
         return NULL;
-    case 'W':
-        if (m->dsn_ret || !((n == 4 && memcmp(p, "FULL", 4) == 0) || (n == 4 && memcmp(p, "HDRS", 4) == 0)))
-            return "bad ret";
-        m->dsn_ret = p[0] == 'H' ? QUEUE_RET_HDRS : QUEUE_RET_FULL;
-        return NULL;
+    case 'W': return queue_ret_read(m, p, n);
     case 'X': return queue_envid_read(m, p, n);
     case 'P': return queue_rcpt_dsn_read(m, seen, p, n);
     case 'M':

@@ -296,6 +296,27 @@ static void test_xtext(void)
         if (n >= 0 && t[i].out)
             CHECK_STR(s, t[i].out, t[i].in);
     }
+    /* encoding: '+', '=', space, controls and 8-bit bytes become +XX (upper-case hex) */
+    static const struct {
+        const char *in, *out;
+    } e[] = {
+        {"", ""}, {"abc", "abc"}, {"a+b=c", "a+2Bb+3Dc"}, {"a b", "a+20b"}, {"\r\n", "+0D+0A"},
+        {"\xc3\xa9", "+C3+A9"}, {"rfc822;x@y", "rfc822;x@y"}, {"~!", "~!"},
+    };
+    for (size_t i = 0; i < sizeof e / sizeof e[0]; i++) {
+        char out[64], back[64];
+        int n = smtp_xtext_encode(e[i].in, out, sizeof out);
+        CHECK(n == (int)strlen(e[i].out), "xtext encode %s: %d", e[i].out, n);
+        CHECK_STR(out, e[i].out, e[i].in);
+        snprintf(back, sizeof back, "%s", out);
+        CHECK(smtp_xtext_decode(back) == (int)strlen(e[i].in) && strcmp(back, e[i].in) == 0, "round trip %s",
+              e[i].out);
+    }
+    char small[4];
+    CHECK(smtp_xtext_encode("a+b", small, sizeof small) == -1 && small[0] == '\0', "encode too long for out");
+    char fit[5];
+    CHECK(smtp_xtext_encode("a+", fit, sizeof fit) == 4 && strcmp(fit, "a+2B") == 0, "exact fit");
+    CHECK(smtp_xtext_encode("a+", small, sizeof small) == -1, "one short");
 }
 
 

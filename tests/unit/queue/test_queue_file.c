@@ -160,6 +160,7 @@ static void test_bad_files(void)
         {"V1:1\nI16:0123456789ABCDEF\nA1:1\nS0:\nR1:a\nP1:9\nF1:0\nM0:\nE0:\n", "NEVER with DELAY"},
         {"V1:1\nI16:0123456789ABCDEF\nA1:1\nS0:\nR1:a\nP2:16\nF1:0\nM0:\nE0:\n", "notify out of range"},
         {"V1:1\nI16:0123456789ABCDEF\nA1:1\nS0:\nR1:a\nP9:4;rfc822\nF1:0\nM0:\nE0:\n", "orcpt without type"},
+        {"V1:1\nI16:0123456789ABCDEF\nA1:1\nS0:\nR1:a\nP12:4;rfc822;a\r\n\nF1:0\nM0:\nE0:\n", "orcpt with CR LF"},
         {"V1:1\nI16:0123456789ABCDEF\nA1:1\nS0:\nS0:\nR1:a\nF1:0\nM0:\nE0:\n", "two senders"},
         {"V1:1\nI16:0123456789ABCDEF\nA2:1x\nS0:\nR1:a\nF1:0\nM0:\nE0:\n", "bad arrival"},
         {"V1:1\nI16:0123456789ABCDEF\nA1:1\nS0:\nR1:a\nF1:0\nM0:xE0:\n", "missing newline"},
