@@ -3,7 +3,10 @@
  *
  * Order of durable steps for a final address: Maildir file fsync'ed, then
  * the "part"/"done" record fsync'ed in state/ID. A crash in between
- * delivers that copy again on restart: at-least-once, never lost.
+ * delivers that copy again on restart: at-least-once, never lost. When
+ * the outcome is reported in a notice (dsn.h: failure, delay, or success
+ * with NOTIFY=SUCCESS), the notice is made durable first and the record
+ * written after it, at the end of the run.
  *
  * Within a run, outcomes are kept per final address ("part"): a
  * recipient is DONE when at least one of its final addresses was delivered
@@ -136,7 +139,7 @@ static part_outcome deliver_local(deliver_run *r, const char *orig, const char *
 /* deliver_remote - a final address in another domain: one SMTP attempt (remote.c) */
 static part_outcome deliver_remote(deliver_run *r, const char *orig, const char *to)
 {
-    char status[16], reason[1400];
+    char status[16], reason[5200]; /* a remote reply may be 4 KB (remote.c), quoted whole in the notice */
     int passed = 0; /* the next hop took the DSN parameters: it sends the notices from here on */
     remote_status st = remote_deliver(r->cfg, r->m, to, &r->m->rcpt_dsn[r->ri], &passed, status, sizeof status,
                                       reason, sizeof reason);

@@ -63,6 +63,7 @@ static void dsn_headers(buf *out, const buf *data)
     buf_append(out, data->data, (size_t)(end - data->data));
 }
 
+#define DSN_FOLD_AT 900       /* fold text from peers before this many bytes on a line */
 #define DSN_MAX_ENTRIES 10000 /* per run; more final addresses than this are logged, not listed */
 
 enum { DSN_KIND_FAILED, DSN_KIND_DELAYED, DSN_KIND_SUCCESS, DSN_KINDS };
@@ -124,11 +125,19 @@ void dsn_list_free(dsn_list *l)
     l->n = 0;
 }
 
-/* dsn_clean - append s with control bytes replaced by '?' (no header field can be started from it) */
+/* dsn_clean - append s with control bytes replaced by '?' (no header field can be started from it),
+ * folded with CRLF SP before DSN_FOLD_AT bytes, so no line passes RFC 5322's 998 (a remote reply can
+ * hold 4 KB); a fold goes at a space when there is one, else the text is cut there */
 static void dsn_clean(buf *out, const char *s)
 {
-    for (; *s; s++)
+    size_t col = 0;
+    for (; *s; s++, col++) {
+        if ((*s == ' ' && col >= DSN_FOLD_AT - 100) || col >= DSN_FOLD_AT) {
+            buf_append(out, "\r\n ", 3);
+            col = 1;
+        }
         buf_append_char(out, ((unsigned char)*s < 32 || *s == 127) ? '?' : *s);
+    }
 }
 
 /* dsn_orig_rcpt - Original-Recipient: the ORCPT (xtext decoded), else the alias the sender used */

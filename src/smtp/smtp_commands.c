@@ -1,6 +1,6 @@
 /*
  * smtp_commands - the SMTP command table and one handler per command
- * (RFC 5321 4.1.1, RFC 1869/1870/2920/3030/3207/6152/6531).
+ * (RFC 5321 4.1.1, RFC 1869/1870/2920/3030/3207/3461/6152/6531).
  *
  * The table says in which states a command is allowed; a command outside
  * them gets the table's "wrong state" reply (503 5.5.1) before its handler

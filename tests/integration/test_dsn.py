@@ -39,6 +39,9 @@ class PeerHandler:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@")[0]
+        if local.startswith("longperm"):   # a 5-line reply of ~2.5 KB
+            lines = ["550-5.1.1 line %d %s" % (i, "x" * 480) for i in range(4)]
+            return "\r\n".join(lines + ["550 5.1.1 the last line of a long refusal"])
         if local.startswith("perm"):
             return "550 5.1.1 <%s>: Recipient address rejected: User unknown in peer table" % address
         if local.startswith("slow"):
@@ -272,6 +275,18 @@ def test_ret_hdrs_returns_only_the_header(inst, peers):
     assert parts[2].get_content_type() == "text/rfc822-headers"
     assert "Subject: header only" in parts[2].get_payload()
     assert b"must not come back" not in raw
+
+
+def test_long_remote_reply_is_folded_not_cut(inst, peers):
+    """A 2.5 KB remote reply comes back whole, in lines no longer than RFC 5322 allows."""
+    inst.cli("alias", "add", "long@example.test", "longperm@no.dsn.test")
+    send(inst, [("long@example.test", [])], subject="long refusal")
+    raw = inst.wait_messages("bob@example.test", 1)[0]
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    _, parts, _, rcpts = notice(raw)
+    diag = rcpts[0]["Diagnostic-Code"]
+    assert diag.startswith("smtp; 550-5.1.1 line 0") and "the last line of a long refusal" in diag
+    assert "the last line of a long refusal" in parts[0].get_content()
 
 
 def test_several_failures_in_one_run_give_one_notice(inst, peers):
