@@ -5,7 +5,8 @@ the test NSD, and the notices read back from the sender's Maildir with Python's
 
 Peers (one port): 127.0.0.180 (yes.dsn.test) offers DSN and records the MAIL and
 RCPT lines it gets; 127.0.0.181 (no.dsn.test) does not offer DSN. Local parts
-choose the answer at RCPT: perm* -> 550 5.1.1, slow* -> 451 4.7.1, else 250.
+choose the answer at RCPT: perm* -> 550 5.1.1, slow* -> 451 4.7.1, once* -> 451
+the first time, longperm* -> a 2.5 KB 550 in five lines, else 250.
 The sender is bob@example.test (local), so every notice lands in bob's Maildir.
 """
 import email
@@ -30,6 +31,7 @@ class PeerHandler:
         self.offers_dsn = offers_dsn
         self.lines = []      # ("MAIL"|"RCPT", argument as sent)
         self.messages = []   # (mail_from, rcpt_tos, content)
+        self.deferred_once = set()
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -46,6 +48,9 @@ class PeerHandler:
             return "550 5.1.1 <%s>: Recipient address rejected: User unknown in peer table" % address
         if local.startswith("slow"):
             return "451 4.7.1 <%s>: greylisted by the peer, try again much later" % address
+        if local.startswith("once") and address not in self.deferred_once:
+            self.deferred_once.add(address)
+            return "451 4.3.0 <%s>: try again in a moment" % address
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 Ok"
 
@@ -324,3 +329,21 @@ def test_delay_warning_only_when_asked(pochta_factory, peers):
     wait_log(inst, q2, r"(?s)(deferred.*){3}")
     assert " dsn " not in inst.cli("log", q1).stdout
     assert len(inst.messages("bob@example.test")) == 1
+
+
+def test_parameters_survive_a_restart(pochta_factory, peers):
+    """The DSN parameters are read back from the queue file: deferred once, the daemon restarts,
+    and the notice after the retry still carries NOTIFY, ENVID and ORCPT."""
+    inst = pochta_factory(remote_smtp_port=str(peers[0]), retry_min="2s", retry_max="2s", remote_timeout="10s")
+    inst.cli("alias", "add", "later@example.test", "once-r@no.dsn.test")
+    qid = send(inst, [("later@example.test", ["NOTIFY=SUCCESS", "ORCPT=rfc822;later+2Bx@example.test"])],
+               mail_params=["ENVID=restart-1", "RET=HDRS"], subject="across a restart")
+    wait_log(inst, qid, r"deferred")
+    inst.stop()
+    inst.start()
+    msg, parts, per_msg, rcpts = notice(inst.wait_messages("bob@example.test", 1)[0])
+    assert per_msg["Original-Envelope-Id"] == "restart-1"
+    assert rcpts[0]["Action"] == "relayed" and rcpts[0]["Final-Recipient"] == "rfc822; once-r@no.dsn.test"
+    assert rcpts[0]["Original-Recipient"] == "rfc822; later+x@example.test"
+    assert parts[2].get_content_type() == "text/rfc822-headers"
+    wait_log(inst, qid, r"removed")
