@@ -23,8 +23,14 @@ static void fuzz_reencode(const queue_msg *m)
     queue_msg *r = NULL;
     char err[128];
     if (queue_file_read(f.data, f.len, &r, err, sizeof err) != QUEUE_OK || r->nrcpts != m->nrcpts ||
-        r->data.len != m->data.len || strcmp(r->sender, m->sender) != 0)
+        r->data.len != m->data.len || strcmp(r->sender, m->sender) != 0 || r->dsn_ret != m->dsn_ret ||
+        !r->dsn_envid != !m->dsn_envid || (m->dsn_envid && strcmp(r->dsn_envid, m->dsn_envid) != 0))
         abort();
+    for (size_t i = 0; i < m->nrcpts; i++) {
+        const queue_rcpt_dsn *a = &m->rcpt_dsn[i], *b = &r->rcpt_dsn[i];
+        if (a->notify != b->notify || !a->orcpt != !b->orcpt || (a->orcpt && strcmp(a->orcpt, b->orcpt) != 0))
+            abort();
+    }
     queue_msg_free(r);
     buf_free(&f);
 }

@@ -3,7 +3,10 @@
  *
  * Order of durable steps for a final address: Maildir file fsync'ed, then
  * the "part"/"done" record fsync'ed in state/ID. A crash in between
- * delivers that copy again on restart: at-least-once, never lost.
+ * delivers that copy again on restart: at-least-once, never lost. When
+ * the outcome is reported in a notice (dsn.h: failure, delay, or success
+ * with NOTIFY=SUCCESS), the notice is made durable first and the record
+ * written after it, at the end of the run.
  *
  * Within a run, outcomes are kept per final address ("part"): a
  * recipient is DONE when at least one of its final addresses was delivered
@@ -47,6 +50,8 @@ typedef struct deliver_run {
     char reason[512];        /* first deferral reason of the current recipient */
     const char *relay;       /* "local" or "remote": where that first deferral happened */
     const char *cur_relay;   /* the same for the final address being tried now */
+    size_t ri;               /* index of the recipient being delivered (its NOTIFY, ORCPT) */
+    dsn_list dsn;            /* notices to the sender, sent at the end of the run (dsn.h) */
 } deliver_run;
 
 /* deliver_backoff - retry_min doubling per attempt, capped at retry_max */
@@ -60,9 +65,9 @@ unsigned deliver_backoff(const pochta_config *cfg, unsigned attempts)
     return d < max ? d : max;
 }
 
-/* deliver_bounce_to - log a bounce and queue its DSN to notify (NULL = the sender) */
-static void deliver_bounce_to(const pochta_config *cfg, const queue_msg *m, const char *orig_to, const char *to,
-                              const char *status, const char *reason, const char *notify)
+/* deliver_bounce_log - the "bounced" event of a final address */
+static void deliver_bounce_log(const queue_msg *m, const char *orig_to, const char *to, const char *status,
+                               const char *reason)
 {
     char q[600];
     log_quote(q, sizeof q, reason, strlen(reason));
@@ -71,15 +76,30 @@ static void deliver_bounce_to(const pochta_config *cfg, const queue_msg *m, cons
                      status, m->sender, q);
     else
         msglog_event(m->id, "bounced", "to=<%s> status=%s from=<%s> reason=%s", to, status, m->sender, q);
-    /* skips the null sender; a failure is logged */
-    dsn_failed_to(cfg, m, orig_to, to, status, reason, notify);
 }
 
-/* deliver_bounce - a recipient is final and undelivered: log it and queue a DSN to the sender */
-void deliver_bounce(const pochta_config *cfg, const queue_msg *m, const char *orig_to, const char *to,
-                    const char *status, const char *reason)
+/* deliver_bounce - the single place a final address becomes a bounce: log it, note a DSN for the sender */
+static void deliver_bounce(deliver_run *r, const char *orig_to, const char *to, const char *status,
+                           const char *reason)
 {
-    deliver_bounce_to(cfg, m, orig_to, to, status, reason, NULL);
+    deliver_bounce_log(r->m, orig_to, to, status, reason);
+    dsn_list_add(&r->dsn, r->m, r->ri, DSN_FAILED, orig_to, to, status, reason); /* NOTIFY, null sender */
+}
+
+/*
+ * deliver_bounce_verp - a remote refusal of our user's mail: its own notice
+ * goes at once to the VERP return path (collected like a remote bounce,
+ * then handed to the sender: deliver_collect), durable before the outcome
+ * is recorded
+ */
+static void deliver_bounce_verp(deliver_run *r, const char *orig_to, const char *to, const char *status,
+                                const char *reason, const char *verp)
+{
+    deliver_bounce_log(r->m, orig_to, to, status, reason);
+    dsn_list one = {0};
+    if (dsn_list_add(&one, r->m, r->ri, DSN_FAILED, orig_to, to, status, reason))
+        dsn_send(r->cfg, r->m, &one, verp);
+    dsn_list_free(&one);
 }
 
 /* deliver_seen - 1 when addr was already delivered in this run */
@@ -102,7 +122,7 @@ static part_outcome deliver_defer(deliver_run *r, const char *orig, const char *
         char reason[600];
         snprintf(reason, sizeof reason, "gave up after %us in the queue: %s", r->cfg->queue_lifetime, why);
         /* a mailbox that stayed full bounces as such (RFC 3463 5.2.2), not as a plain expiry */
-        deliver_bounce(r->cfg, r->m, orig, to, strncmp(why, "Mailbox full", 12) == 0 ? "5.2.2" : "4.4.7", reason);
+        deliver_bounce(r, orig, to, strncmp(why, "Mailbox full", 12) == 0 ? "5.2.2" : "4.4.7", reason);
         return PART_BOUNCED;
     }
     if (!r->reason[0]) {
@@ -122,7 +142,7 @@ static part_outcome deliver_local(deliver_run *r, const char *orig, const char *
     if (mv == MAILBOX_TEMPFAIL || mv == MAILBOX_FULL)
         return deliver_defer(r, orig, to, err);
     if (mv == MAILBOX_DISABLED) {
-        deliver_bounce(r->cfg, r->m, orig, to, "5.2.1", "Mailbox disabled: the owner cannot receive mail");
+        deliver_bounce(r, orig, to, "5.2.1", "Mailbox disabled: the owner cannot receive mail");
         return PART_BOUNCED;
     }
     deliver_status st = maildir_deliver_folder(r->cfg->mail_dir, to, r->m->junk ? "Junk" : NULL, r->m->sender,
@@ -131,7 +151,7 @@ static part_outcome deliver_local(deliver_run *r, const char *orig, const char *
     if (st == DELIVER_TEMPFAIL)
         return deliver_defer(r, orig, to, err);
     if (st == DELIVER_PERMFAIL) {
-        deliver_bounce(r->cfg, r->m, orig, to, "5.1.1", err);
+        deliver_bounce(r, orig, to, "5.1.1", err);
         return PART_BOUNCED;
     }
     if (strcasecmp(orig, to) != 0)
@@ -141,6 +161,7 @@ static part_outcome deliver_local(deliver_run *r, const char *orig, const char *
         msglog_event(r->m->id, "delivered", "to=<%s> relay=local delay=%llds maildir=%s", to,
                      (long long)(r->now - r->m->arrival), path);
     maildir_quota_refresh(r->acct, r->cfg->mail_dir, to); /* a first delivery creates maildirsize */
+    dsn_list_add(&r->dsn, r->m, r->ri, DSN_DELIVERED, orig, to, "2.0.0", "delivered to the mailbox");
     r->seen = xrealloc(r->seen, (r->nseen + 1) * sizeof *r->seen);
     r->seen[r->nseen++] = xstrdup(to);
     return PART_DONE;
@@ -164,15 +185,18 @@ static void deliver_verp(deliver_run *r, const char *to, char *out, size_t outle
 /* deliver_remote - a final address in another domain: one SMTP attempt (remote.c) */
 static part_outcome deliver_remote(deliver_run *r, const char *orig, const char *to)
 {
-    char status[16], reason[1400], verp[600];
+    char status[16], reason[5200], verp[600]; /* a remote reply may be 4 KB (remote.c), quoted whole */
     deliver_verp(r, to, verp, sizeof verp);
-    remote_status st = remote_deliver_from(r->cfg, r->m, to, verp[0] ? verp : NULL, status, sizeof status, reason,
-                                           sizeof reason);
+    int passed = 0; /* the next hop took the DSN parameters: it sends the notices from here on */
+    remote_status st = remote_deliver(r->cfg, r->m, to, verp[0] ? verp : NULL, &r->m->rcpt_dsn[r->ri], &passed,
+                                      status, sizeof status, reason, sizeof reason);
     if (st == REMOTE_TEMPFAIL)
         return deliver_defer(r, orig, to, reason);
     if (st == REMOTE_PERMFAIL) {
-        /* our own notice goes to the VERP address too: collected like a remote one, then to the sender */
-        deliver_bounce_to(r->cfg, r->m, orig, to, status, reason, verp[0] ? verp : NULL);
+        if (verp[0])
+            deliver_bounce_verp(r, orig, to, status, reason, verp);
+        else
+            deliver_bounce(r, orig, to, status, reason);
         return PART_BOUNCED;
     }
     char q[1500], rid[REPLY_ID_MAX], ot[1100] = "", ri[REPLY_ID_MAX + 16] = "";
@@ -183,6 +207,8 @@ static part_outcome deliver_remote(deliver_run *r, const char *orig, const char 
         snprintf(ri, sizeof ri, " remote_id=%s", rid); /* the trace names it (mail/reply_id.h) */
     msglog_event(r->m->id, "delivered", "to=<%s>%s relay=remote delay=%llds%s reply=%s", to, ot,
                  (long long)(r->now - r->m->arrival), ri, q);
+    if (!passed) /* RFC 3461 5.2.2: "relayed" when the next hop does not do DSN */
+        dsn_list_add(&r->dsn, r->m, r->ri, DSN_RELAYED, orig, to, "2.0.0", reason);
     r->seen = xrealloc(r->seen, (r->nseen + 1) * sizeof *r->seen);
     r->seen[r->nseen++] = xstrdup(to);
     return PART_DONE;
@@ -228,7 +254,7 @@ static part_outcome deliver_part(deliver_run *r, const char *orig, const char *t
     r->cur_relay = "local";
     const char *at = strrchr(to, '@');
     if (!at) {
-        deliver_bounce(r->cfg, r->m, orig, to, "5.1.3", "recipient address has no domain");
+        deliver_bounce(r, orig, to, "5.1.3", "recipient address has no domain");
         return PART_BOUNCED;
     }
     acct_status d = accounts_domain_is_local(r->acct, at + 1);
@@ -245,7 +271,7 @@ static part_outcome deliver_part(deliver_run *r, const char *orig, const char *t
     if (e == ACCT_TEMPFAIL)
         return deliver_defer(r, orig, to, "account database unavailable");
     if (e != ACCT_OK) {
-        deliver_bounce(r->cfg, r->m, orig, to, "5.1.1", "no such mailbox here");
+        deliver_bounce(r, orig, to, "5.1.1", "no such mailbox here");
         return PART_BOUNCED;
     }
     return deliver_local(r, orig, to);
@@ -260,12 +286,13 @@ static queue_rcpt_status deliver_rcpt(deliver_run *r, size_t i, queue_rcpt_state
     acct_status x = accounts_expand(r->acct, rcpt, &list);
     r->reason[0] = '\0';
     r->relay = r->cur_relay = "local";
+    r->ri = i;
     if (x == ACCT_TEMPFAIL) {
         return deliver_defer(r, rcpt, rcpt, "account database unavailable") == PART_DEFERRED ? QRCPT_DEFERRED
                                                                                              : QRCPT_BOUNCED;
     }
     if (x == ACCT_INVALID) {
-        deliver_bounce(r->cfg, r->m, rcpt, rcpt, "5.1.3", "recipient address is not valid");
+        deliver_bounce(r, rcpt, rcpt, "5.1.3", "recipient address is not valid");
         return QRCPT_BOUNCED;
     }
     char **finals = x == ACCT_OK && list && list[0] ? list : single;
@@ -313,14 +340,15 @@ static int deliver_warn_due(const deliver_run *r, const queue_rcpt_state *st)
     return st->next - (time_t)deliver_backoff(r->cfg, st->attempts) < due;
 }
 
-/* deliver_record - write recipient i's outcome; updates *next for a deferral */
-static int deliver_record(deliver_run *r, size_t i, queue_rcpt_state *st, queue_rcpt_status out, time_t *next)
+/* deliver_outcome - the state record of recipient i's outcome into payload; logs a deferral, notes a
+ * delay warning when one is due, updates *next */
+static void deliver_outcome(deliver_run *r, size_t i, const queue_rcpt_state *st, queue_rcpt_status out,
+                            time_t *next, char *payload, size_t plen)
 {
-    char payload[1200];
     if (out == QRCPT_DONE) {
-        snprintf(payload, sizeof payload, "%zu done", i);
+        snprintf(payload, plen, "%zu done", i);
     } else if (out == QRCPT_BOUNCED) {
-        snprintf(payload, sizeof payload, "%zu bounced", i);
+        snprintf(payload, plen, "%zu bounced", i);
     } else {
         unsigned att = st->attempts + 1;
         time_t when = r->now + (time_t)deliver_backoff(r->cfg, att);
@@ -333,12 +361,27 @@ static int deliver_record(deliver_run *r, size_t i, queue_rcpt_state *st, queue_
                      r->m->rcpts[i], r->relay ? r->relay : "local", (long long)(r->now - r->m->arrival), att,
                      (long long)(when - r->now), q);
         if (deliver_warn_due(r, st))
-            dsn_delayed(r->cfg, r->m, r->m->rcpts[i], r->reason);
-        snprintf(payload, sizeof payload, "%zu deferred %u %lld %s", i, att, (long long)when, r->reason);
+            dsn_list_add(&r->dsn, r->m, i, DSN_DELAYED, r->m->rcpts[i], r->m->rcpts[i], "4.4.7", r->reason);
+        snprintf(payload, plen, "%zu deferred %u %lld %s", i, att, (long long)when, r->reason);
         if (!*next || when < *next)
             *next = when;
     }
-    return queue_state_append(r->cfg->queue_dir, r->m->id, payload) == QUEUE_OK ? 0 : -1;
+}
+
+/* deliver_commit - append one outcome record; counts what is still pending. A lone
+ * recipient's final outcome is not recorded: queue_remove follows at once, so the
+ * record would be fsynced only to be unlinked (a crash in between delivers again:
+ * at-least-once, never lost). */
+static void deliver_commit(deliver_run *r, queue_rcpt_status out, const char *payload, deliver_result *res,
+                           int *pending)
+{
+    if (r->m->nrcpts == 1 && out != QRCPT_DEFERRED)
+        return;
+    if (queue_state_append(r->cfg->queue_dir, r->m->id, payload) == QUEUE_OK && out != QRCPT_DEFERRED)
+        return;
+    (*pending)++;
+    if (out != QRCPT_DEFERRED && (!res->next || r->now + 1 < res->next))
+        res->next = r->now + 1;
 }
 
 /* deliver_load - read the message; a corrupt one is quarantined. 0 or -1 (res filled) */
@@ -384,6 +427,55 @@ static int deliver_start(const pochta_config *cfg, const char *id, time_t now, i
     return 0;
 }
 
+/*
+ * deliver_due - deliver every due recipient (all of them when force); the
+ * number still pending. Outcomes that a notice reports are recorded only
+ * after the notice is durable (dsn_send), so a crash can send a notice
+ * twice but never lose it; the others are recorded at once, keeping the
+ * window for duplicates small.
+ */
+static int deliver_due(deliver_run *r, queue_rcpt_state *st, int force, deliver_result *res)
+{
+    int pending = 0;
+    size_t nlater = 0;
+    struct { queue_rcpt_status out; char payload[1200]; } *later = NULL; /* records after the notices */
+    for (size_t i = 0; i < r->m->nrcpts; i++) {
+        if (st[i].status == QRCPT_DONE || st[i].status == QRCPT_BOUNCED)
+            continue;
+        if (!res->held && queue_held(r->cfg->queue_dir, r->m->id))
+            res->held = 1; /* put on hold during this run: no further attempts */
+        if (res->held || (st[i].status == QRCPT_DEFERRED && st[i].next > r->now && !r->expired && !force)) {
+            pending++;
+            if (!res->next || st[i].next < res->next)
+                res->next = st[i].next > r->now ? st[i].next : r->now + 1;
+            continue;
+        }
+        if (!r->acct) {
+            /* no database handle: nothing can be decided; try again soon, count no attempt */
+            pending++;
+            res->next = r->now + (time_t)deliver_backoff(r->cfg, 1);
+            continue;
+        }
+        size_t before = r->dsn.n;
+        queue_rcpt_status out = deliver_rcpt(r, i, &st[i]);
+        char payload[1200];
+        deliver_outcome(r, i, &st[i], out, &res->next, payload, sizeof payload);
+        if (r->dsn.n == before) {
+            deliver_commit(r, out, payload, res, &pending);
+            continue;
+        }
+        later = xrealloc(later, (nlater + 1) * sizeof *later);
+        later[nlater].out = out;
+        snprintf(later[nlater++].payload, sizeof later->payload, "%s", payload);
+    }
+    dsn_send(r->cfg, r->m, &r->dsn, NULL); /* one notice per kind to the sender; a failure is logged */
+    for (size_t k = 0; k < nlater; k++)
+        deliver_commit(r, later[k].out, later[k].payload, res, &pending);
+    free(later);
+    dsn_list_free(&r->dsn);
+    return pending;
+}
+
 /* deliver_message - one run over every due recipient of id */
 void deliver_message(const pochta_config *cfg, accounts *acct, const char *id, time_t now, int force,
                      deliver_result *res)
@@ -400,36 +492,7 @@ void deliver_message(const pochta_config *cfg, accounts *acct, const char *id, t
     }
     deliver_run r = {.cfg = cfg, .acct = acct, .m = m, .now = now};
     r.expired = cfg->queue_lifetime && now >= m->arrival + (time_t)cfg->queue_lifetime;
-    int pending = 0;
-    for (size_t i = 0; i < m->nrcpts; i++) {
-        if (st[i].status == QRCPT_DONE || st[i].status == QRCPT_BOUNCED)
-            continue;
-        if (!res->held && queue_held(cfg->queue_dir, id))
-            res->held = 1; /* put on hold during this run: no further attempts */
-        if (res->held || (st[i].status == QRCPT_DEFERRED && st[i].next > now && !r.expired && !force)) {
-            pending++;
-            if (!res->next || st[i].next < res->next)
-                res->next = st[i].next > now ? st[i].next : now + 1;
-            continue;
-        }
-        if (!acct) {
-            /* no database handle: nothing can be decided; try again soon, count no attempt */
-            pending++;
-            res->next = now + (time_t)deliver_backoff(cfg, 1);
-            continue;
-        }
-        queue_rcpt_status out = deliver_rcpt(&r, i, &st[i]);
-        /* A lone recipient's final outcome is followed at once by queue_remove:
-         * its state record would be fsynced only to be unlinked. Without it a
-         * crash between the two delivers again (at-least-once, never lost). */
-        if (m->nrcpts == 1 && out != QRCPT_DEFERRED)
-            continue;
-        if (deliver_record(&r, i, &st[i], out, &res->next) < 0 || out == QRCPT_DEFERRED) {
-            pending++;
-            if (out != QRCPT_DEFERRED && (!res->next || now + 1 < res->next))
-                res->next = now + 1;
-        }
-    }
+    int pending = deliver_due(&r, st, force, res);
     if (!pending) {
         if (queue_remove(cfg->queue_dir, id) == QUEUE_OK) {
             msglog_event(id, "removed", "nrcpt=%zu", m->nrcpts);

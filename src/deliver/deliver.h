@@ -7,8 +7,10 @@
  * expanded through aliases (accounts_expand); duplicate final addresses
  * within a message are delivered once; a local mailbox gets a Maildir copy;
  * a remote final address gets one SMTP attempt (remote.h): 250 done, 4xx
- * deferred, 5xx bounced with a DSN (dsn.h); a local address that no longer exists bounces
- * with 5.1.1. Deferred recipients back off from retry_min doubling to
+ * deferred, 5xx bounced; a local address that no longer exists bounces
+ * with 5.1.1. The notices the sender asked for (RFC 3461 NOTIFY: failures,
+ * delays, successes) are collected over the run and sent as one notice per
+ * kind (dsn.h) before the outcomes they report are recorded. Deferred recipients back off from retry_min doubling to
  * retry_max; after queue_lifetime the last failed attempt makes them
  * final ("expired", bounced with 4.4.7).
  */
@@ -38,14 +40,6 @@ typedef struct deliver_result {
  */
 void deliver_message(const struct pochta_config *cfg, struct accounts *acct, const char *id, time_t now, int force,
                      deliver_result *res);
-
-/*
- * deliver_bounce - the single place where a recipient becomes a bounce:
- * logs msglog event=bounced and queues a DSN to the sender (dsn.h; none
- * when the sender is "").
- */
-void deliver_bounce(const struct pochta_config *cfg, const queue_msg *m, const char *orig_to, const char *to,
-                    const char *status, const char *reason);
 
 /* deliver_backoff - seconds to wait after the attempts-th failure: retry_min doubling up to retry_max */
 unsigned deliver_backoff(const struct pochta_config *cfg, unsigned attempts);

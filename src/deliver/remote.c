@@ -15,6 +15,8 @@
 #include "deliver/dkim_out.h"
 #include "dns/dns.h"
 #include "lib/log.h"
+#include "mail/smtp_cmd.h"
+#include "queue/queue_file.h"
 #include "store/msglog.h"
 
 #include <arpa/inet.h>
@@ -55,7 +57,7 @@ typedef struct remote_conn {
     size_t rlen;
     int code;                      /* last reply code */
     char reply[REMOTE_REPLY_MAX];  /* last reply, lines joined with " / " */
-    int ext_tls, ext_size, ext_8bit, ext_utf8;
+    int ext_tls, ext_size, ext_8bit, ext_utf8, ext_dsn;
 } remote_conn;
 
 static pthread_key_t remote_key;
@@ -179,6 +181,8 @@ static void remote_ext(remote_conn *c, const char *kw)
         c->ext_8bit = 1;
     else if (!strcasecmp(kw, "SMTPUTF8"))
         c->ext_utf8 = 1;
+    else if (!strcasecmp(kw, "DSN"))
+        c->ext_dsn = 1;
 }
 
 /* remote_reply - read a whole (multi-line) reply; its code, or -1 on a broken connection */
@@ -332,8 +336,34 @@ typedef struct remote_out {
     size_t statuslen;
     char *reason;
     size_t reasonlen;
-    const char *mail_from; /* MAIL FROM: the VERP return path, or the sender */
+    const queue_rcpt_dsn *rd; /* the recipient's NOTIFY and ORCPT (RFC 3461) */
+    int *dsn_passed;          /* set when the server took them (it offered DSN) */
+    const char *mail_from;    /* MAIL FROM: the VERP return path, or the sender */
 } remote_out;
+
+/* remote_dsn_params - RFC 3461 4: RET/ENVID for MAIL and NOTIFY/ORCPT for RCPT, when the server offers DSN */
+static void remote_dsn_params(const remote_conn *c, const queue_msg *m, const remote_out *o, char *mail,
+                              size_t mlen, char *rcpt, size_t rlen)
+{
+    mail[0] = rcpt[0] = '\0';
+    if (!c->ext_dsn)
+        return;
+    char envid[QUEUE_ENVID_MAX * 3 + 1] = "";
+    if (m->dsn_envid)
+        smtp_xtext_encode(m->dsn_envid, envid, sizeof envid);
+    snprintf(mail, mlen, "%s%s%s", m->dsn_ret == QUEUE_RET_HDRS ? " RET=HDRS" : m->dsn_ret ? " RET=FULL" : "",
+             envid[0] ? " ENVID=" : "", envid);
+    int n = o->rd->notify;
+    if (n)
+        snprintf(rcpt, rlen, " NOTIFY=%s%s%s%s", (n & QUEUE_NOTIFY_NEVER) ? "NEVER" : "",
+                 (n & QUEUE_NOTIFY_SUCCESS) ? "SUCCESS," : "", (n & QUEUE_NOTIFY_FAILURE) ? "FAILURE," : "",
+                 (n & QUEUE_NOTIFY_DELAY) ? "DELAY," : "");
+    size_t k = strlen(rcpt);
+    if (k && rcpt[k - 1] == ',')
+        rcpt[--k] = '\0';
+    if (o->rd->orcpt)
+        snprintf(rcpt + k, rlen - k, " ORCPT=%s", o->rd->orcpt);
+}
 
 /* remote_fail - classify a refusal at a stage: 5xx PERMFAIL, else TEMPFAIL; fills status and reason */
 static remote_status remote_fail(remote_conn *c, const char *stage, remote_out *o)
@@ -395,9 +425,11 @@ static remote_status remote_session(remote_conn *c, const queue_msg *m, const ch
         pl += (size_t)snprintf(params + pl, sizeof params - pl, " BODY=8BITMIME");
     if (m->smtputf8)
         snprintf(params + pl, sizeof params - pl, " SMTPUTF8");
-    if (remote_cmd(c, "MAIL FROM:<%s>%s", o->mail_from, params) != 250)
+    char dsn_mail[QUEUE_ENVID_MAX * 3 + 32], dsn_rcpt[QUEUE_ORCPT_MAX + 64];
+    remote_dsn_params(c, m, o, dsn_mail, sizeof dsn_mail, dsn_rcpt, sizeof dsn_rcpt);
+    if (remote_cmd(c, "MAIL FROM:<%s>%s%s", o->mail_from, params, dsn_mail) != 250)
         return remote_fail(c, "after MAIL FROM", o);
-    int rc = remote_cmd(c, "RCPT TO:<%s>", o->rcpt);
+    int rc = remote_cmd(c, "RCPT TO:<%s>%s", o->rcpt, dsn_rcpt);
     if (rc != 250 && rc != 251)
         return remote_fail(c, "after RCPT TO", o);
     if (remote_cmd(c, "DATA") != 354)
@@ -407,6 +439,7 @@ static remote_status remote_session(remote_conn *c, const queue_msg *m, const ch
         return remote_fail(c, "after end of data", o);
     snprintf(o->status, o->statuslen, "2.0.0");
     snprintf(o->reason, o->reasonlen, "%s", c->reply);
+    *o->dsn_passed = c->ext_dsn;
     return REMOTE_OK;
 }
 
@@ -438,11 +471,10 @@ static remote_status remote_try_host(remote_ctx *x, const pochta_config *cfg, co
                 continue;
             }
             st = remote_session(&c, m, to, o);
-            char q[REMOTE_REPLY_MAX + 64]; /* the whole reply: escaping may grow it a little */
+            char q[1200];
             log_quote(q, sizeof q, c.reply, strlen(c.reply));
-            msglog_event(m->id, "attempt", "to=<%s> host=%s ip=%s port=%u tls=%s cipher=%s code=%d reply=%s", to,
-                         host, c.ip, cfg->remote_smtp_port, c.ssl ? SSL_get_version(c.ssl) : "no",
-                         c.ssl ? SSL_get_cipher_name(c.ssl) : "none", c.code, q);
+            msglog_event(m->id, "attempt", "to=<%s> host=%s ip=%s port=%u tls=%s code=%d reply=%s", to, host, c.ip,
+                         cfg->remote_smtp_port, c.ssl ? SSL_get_version(c.ssl) : "no", c.code, q);
             remote_close(&c, c.code > 0);
             if (st != REMOTE_TEMPFAIL) {
                 dns_answer_free(a); /* a definite answer; a 4xx moves on to the next address (RFC 5321 5.1) */
@@ -508,21 +540,16 @@ static remote_status remote_route(remote_ctx *x, const pochta_config *cfg, const
 }
 
 /* remote_deliver - one attempt for recipient to (see remote.h) */
-remote_status remote_deliver(const pochta_config *cfg, const queue_msg *m, const char *to, char *status,
-                             size_t statuslen, char *reason, size_t reasonlen)
-{
-    return remote_deliver_from(cfg, m, to, NULL, status, statuslen, reason, reasonlen);
-}
-
-/* remote_deliver_from - one attempt for recipient to with return path mail_from (see remote.h) */
-remote_status remote_deliver_from(const pochta_config *cfg, const queue_msg *m, const char *to,
-                                  const char *mail_from, char *status, size_t statuslen, char *reason,
-                                  size_t reasonlen)
+remote_status remote_deliver(const pochta_config *cfg, const queue_msg *m, const char *to,
+                             const char *mail_from, const queue_rcpt_dsn *rd, int *dsn_passed, char *status, size_t statuslen,
+                             char *reason, size_t reasonlen)
 {
     buf sig;
     buf_init(&sig, 16384);
     char rcpt[1100];
-    remote_out o = {&sig, rcpt, status, statuslen, reason, reasonlen, mail_from ? mail_from : m->sender};
+    remote_out o = {&sig, rcpt, status, statuslen, reason, reasonlen, rd, dsn_passed,
+                    mail_from ? mail_from : m->sender};
+    *dsn_passed = 0;
     const char *at = strrchr(to, '@');
     remote_ctx *x = remote_thread_ctx(cfg);
     if (!x) {

@@ -27,15 +27,17 @@ typedef enum {
 } remote_status;
 
 /*
- * remote_deliver - one attempt for recipient to of m. On failure, status
- * receives an RFC 3463 code ("5.1.1") and reason a sentence quoting the
- * remote host, IP, stage and full reply.
+ * remote_deliver - one attempt for recipient to of m with MAIL
+ * FROM:<mail_from> (our VERP return path, bounce_verp.h; NULL = the
+ * sender), whose DSN parameters
+ * are rd (RFC 3461: when the server offers DSN, MAIL gets RET/ENVID and
+ * RCPT gets NOTIFY/ORCPT, and *dsn_passed is set to 1 on success: the next
+ * hop sends the notices from then on). On failure, status receives an RFC
+ * 3463 code ("5.1.1") and reason a sentence quoting the remote host, IP,
+ * stage and full reply; on success reason is the remote reply.
  */
-remote_status remote_deliver(const struct pochta_config *cfg, const queue_msg *m, const char *to, char *status,
-                             size_t statuslen, char *reason, size_t reasonlen);
-/* remote_deliver_from - remote_deliver with MAIL FROM:<mail_from> (a VERP return path; NULL = the sender) */
-remote_status remote_deliver_from(const struct pochta_config *cfg, const queue_msg *m, const char *to,
-                                  const char *mail_from, char *status, size_t statuslen, char *reason,
-                                  size_t reasonlen);
+remote_status remote_deliver(const struct pochta_config *cfg, const queue_msg *m, const char *to,
+                             const char *mail_from, const queue_rcpt_dsn *rd, int *dsn_passed, char *status, size_t statuslen,
+                             char *reason, size_t reasonlen);
 
 #endif

@@ -78,6 +78,32 @@ int smtp_xtext_decode(char *s)
     return o > INT_MAX ? -1 : (int)o;
 }
 
+/* smtp_xtext_encode - the inverse of smtp_xtext_decode, upper-case hex as RFC 3461 4 writes it */
+int smtp_xtext_encode(const char *s, char *out, size_t outlen)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    if (outlen == 0)
+        return -1;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        int plain = c >= 33 && c <= 126 && c != '+' && c != '=';
+        if (o + (plain ? 1 : 3) >= outlen || o > INT_MAX - 3) {
+            out[0] = '\0';
+            return -1;
+        }
+        if (plain) {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '+';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = '\0';
+    return (int)o;
+}
+
 /* cmd_printable - every byte in [lo, 126]? */
 static int cmd_printable(const char *s, unsigned char lo)
 {
@@ -131,7 +157,7 @@ static smtp_parse_status cmd_param_ret(smtp_cmd *cmd, char *val)
     else if (val && strcasecmp(val, "HDRS") == 0)
         cmd->ret = SMTP_RET_HDRS;
     else
-        return cmd_fail(cmd, SMTP_PARSE_BAD_PARAM, "RET must be FULL or HDRS");
+        return cmd_fail(cmd, SMTP_PARSE_SYNTAX, "RET must be FULL or HDRS");
     return SMTP_PARSE_OK;
 }
 
@@ -139,9 +165,9 @@ static smtp_parse_status cmd_param_ret(smtp_cmd *cmd, char *val)
 static smtp_parse_status cmd_param_envid(smtp_cmd *cmd, char *val)
 {
     if (!val || !*val || strlen(val) > SMTP_ENVID_MAX)
-        return cmd_fail(cmd, SMTP_PARSE_BAD_PARAM, "ENVID needs 1 to 100 characters of xtext");
+        return cmd_fail(cmd, SMTP_PARSE_SYNTAX, "ENVID needs 1 to 100 characters of xtext");
     if (smtp_xtext_decode(val) < 0 || !cmd_printable(val, 32))
-        return cmd_fail(cmd, SMTP_PARSE_BAD_PARAM, "ENVID is not valid xtext");
+        return cmd_fail(cmd, SMTP_PARSE_SYNTAX, "ENVID is not valid xtext");
     cmd->envid = val;
     return SMTP_PARSE_OK;
 }
@@ -160,7 +186,7 @@ static smtp_parse_status cmd_param_notify(smtp_cmd *cmd, char *val)
 {
     static const char bad[] = "NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY";
     if (!val || !*val)
-        return cmd_fail(cmd, SMTP_PARSE_BAD_PARAM, bad);
+        return cmd_fail(cmd, SMTP_PARSE_SYNTAX, bad);
     int flags = 0;
     for (char *p = val; p;) {
         char *comma = strchr(p, ',');
@@ -174,11 +200,11 @@ static smtp_parse_status cmd_param_notify(smtp_cmd *cmd, char *val)
         else if (n == 5 && strncasecmp(p, "DELAY", n) == 0)
             flags |= SMTP_NOTIFY_DELAY;
         else
-            return cmd_fail(cmd, SMTP_PARSE_BAD_PARAM, bad);
+            return cmd_fail(cmd, SMTP_PARSE_SYNTAX, bad);
         p = comma ? comma + 1 : NULL;
     }
     if ((flags & SMTP_NOTIFY_NEVER) && flags != SMTP_NOTIFY_NEVER)
-        return cmd_fail(cmd, SMTP_PARSE_BAD_PARAM, "NOTIFY=NEVER cannot be combined with other values");
+        return cmd_fail(cmd, SMTP_PARSE_SYNTAX, "NOTIFY=NEVER cannot be combined with other values");
     cmd->notify = flags;
     return SMTP_PARSE_OK;
 }
@@ -189,16 +215,16 @@ static smtp_parse_status cmd_param_orcpt(smtp_cmd *cmd, char *val)
     static const char bad[] = "ORCPT must be addr-type;xtext (e.g. rfc822;user@example.org)";
     char *semi = val ? strchr(val, ';') : NULL;
     if (!semi || semi == val || semi[1] == '\0' || strlen(val) > SMTP_ORCPT_MAX)
-        return cmd_fail(cmd, SMTP_PARSE_BAD_PARAM, bad);
+        return cmd_fail(cmd, SMTP_PARSE_SYNTAX, bad);
     for (const char *p = val; p < semi; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-'))
-            return cmd_fail(cmd, SMTP_PARSE_BAD_PARAM, bad);
+            return cmd_fail(cmd, SMTP_PARSE_SYNTAX, bad);
     /* validate the xtext on a copy: the value itself is handed on undecoded */
     char tmp[SMTP_CMD_LINE_MAX];
     size_t n = strlen(semi + 1);
     memcpy(tmp, semi + 1, n + 1);
     if (smtp_xtext_decode(tmp) <= 0)
-        return cmd_fail(cmd, SMTP_PARSE_BAD_PARAM, "ORCPT address is not valid xtext");
+        return cmd_fail(cmd, SMTP_PARSE_SYNTAX, "ORCPT address is not valid xtext");
     cmd->orcpt = val;
     return SMTP_PARSE_OK;
 }
@@ -210,14 +236,14 @@ static const struct {
     smtp_parse_status (*fn)(smtp_cmd *, char *);
     const char *dup;
 } smtp_params[] = {
-    {"SIZE", SMTP_CMD_MAIL, cmd_param_size, "duplicate SIZE parameter"},
-    {"BODY", SMTP_CMD_MAIL, cmd_param_body, "duplicate BODY parameter"},
-    {"SMTPUTF8", SMTP_CMD_MAIL, cmd_param_smtputf8, "duplicate SMTPUTF8 parameter"},
-    {"RET", SMTP_CMD_MAIL, cmd_param_ret, "duplicate RET parameter"},
-    {"ENVID", SMTP_CMD_MAIL, cmd_param_envid, "duplicate ENVID parameter"},
-    {"AUTH", SMTP_CMD_MAIL, cmd_param_auth, "duplicate AUTH parameter"},
-    {"NOTIFY", SMTP_CMD_RCPT, cmd_param_notify, "duplicate NOTIFY parameter"},
-    {"ORCPT", SMTP_CMD_RCPT, cmd_param_orcpt, "duplicate ORCPT parameter"},
+    {"SIZE", SMTP_CMD_MAIL, cmd_param_size, "SIZE given twice; give each parameter once"},
+    {"BODY", SMTP_CMD_MAIL, cmd_param_body, "BODY given twice; give each parameter once"},
+    {"SMTPUTF8", SMTP_CMD_MAIL, cmd_param_smtputf8, "SMTPUTF8 given twice; give each parameter once"},
+    {"RET", SMTP_CMD_MAIL, cmd_param_ret, "RET given twice; give each parameter once"},
+    {"ENVID", SMTP_CMD_MAIL, cmd_param_envid, "ENVID given twice; give each parameter once"},
+    {"AUTH", SMTP_CMD_MAIL, cmd_param_auth, "AUTH given twice; give each parameter once"},
+    {"NOTIFY", SMTP_CMD_RCPT, cmd_param_notify, "NOTIFY given twice; give each parameter once"},
+    {"ORCPT", SMTP_CMD_RCPT, cmd_param_orcpt, "ORCPT given twice; give each parameter once"},
 };
 
 /* cmd_keyword_valid - esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-") */
@@ -236,13 +262,13 @@ static smtp_parse_status cmd_one_param(smtp_cmd *cmd, char *kw, char *val, unsig
 {
     if (!cmd_keyword_valid(kw))
         return cmd_fail(cmd, SMTP_PARSE_BAD_PARAM, "malformed parameter keyword");
-    if (val && (!*val || strchr(val, '=')))
+    if (val && strchr(val, '=')) /* an empty value is left to the handler, which names the parameter */
         return cmd_fail(cmd, SMTP_PARSE_BAD_PARAM, "malformed parameter value");
     for (size_t i = 0; i < sizeof smtp_params / sizeof smtp_params[0]; i++) {
         if (strcasecmp(kw, smtp_params[i].name) != 0 || smtp_params[i].verb != cmd->verb)
             continue;
-        if (*seen & (1u << i))
-            return cmd_fail(cmd, SMTP_PARSE_BAD_PARAM, smtp_params[i].dup);
+        if (*seen & (1u << i)) /* a known parameter twice is a syntax error (501), not an unknown one (555) */
+            return cmd_fail(cmd, SMTP_PARSE_SYNTAX, smtp_params[i].dup);
         *seen |= 1u << i;
         return smtp_params[i].fn(cmd, val);
     }

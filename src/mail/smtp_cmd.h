@@ -51,9 +51,10 @@ typedef enum { SMTP_RET_NONE, SMTP_RET_FULL, SMTP_RET_HDRS } smtp_ret;
 typedef enum {
     SMTP_PARSE_OK = 0,
     SMTP_PARSE_UNKNOWN,   /* verb not recognised -> 500 5.5.2 */
-    SMTP_PARSE_SYNTAX,    /* bad/missing argument -> 501 5.5.4 */
+    SMTP_PARSE_SYNTAX,    /* bad/missing argument, a repeated parameter, a malformed RET/ENVID/NOTIFY/ORCPT
+                             value (RFC 3461 4) -> 501 5.5.4 */
     SMTP_PARSE_BAD_ADDR,  /* bad path in MAIL/RCPT -> 501 5.1.7 / 501 5.1.3 */
-    SMTP_PARSE_BAD_PARAM, /* unknown or malformed ESMTP parameter -> 555 5.5.4 */
+    SMTP_PARSE_BAD_PARAM, /* unknown ESMTP parameter, malformed SIZE/BODY/AUTH value -> 555 5.5.4 */
 } smtp_parse_status;
 
 typedef struct smtp_cmd {
@@ -89,5 +90,8 @@ const char *smtp_cmd_verb_name(smtp_cmd_verb v);
 /* smtp_xtext_decode - RFC 3461 4 xtext decoded in place (s is NUL-terminated);
  * returns the decoded length or -1 when s is not valid xtext */
 int smtp_xtext_decode(char *s);
+/* smtp_xtext_encode - RFC 3461 4 xtext of s ('+', '=' and bytes outside 33..126 as "+XX") into out;
+ * returns the length, or -1 when it does not fit (out is then "") */
+int smtp_xtext_encode(const char *s, char *out, size_t outlen);
 
 #endif

@@ -70,9 +70,13 @@ void queue_msg_free(queue_msg *m)
 {
     if (!m)
         return;
-    for (size_t i = 0; i < m->nrcpts; i++)
+    for (size_t i = 0; i < m->nrcpts; i++) {
         free(m->rcpts[i]);
+        free(m->rcpt_dsn[i].orcpt);
+    }
     free(m->rcpts);
+    free(m->rcpt_dsn);
+    free(m->dsn_envid);
     free(m->sender);
     free(m->client_ip);
     free(m->client_name);
@@ -85,7 +89,16 @@ void queue_msg_free(queue_msg *m)
 /* queue_msg_add_rcpt - append a copy of rcpt */
 void queue_msg_add_rcpt(queue_msg *m, const char *rcpt)
 {
+    queue_msg_add_rcpt_dsn(m, rcpt, 0, NULL);
+}
+
+/* queue_msg_add_rcpt_dsn - append a copy of rcpt with its DSN parameters */
+void queue_msg_add_rcpt_dsn(queue_msg *m, const char *rcpt, int notify, const char *orcpt)
+{
     m->rcpts = xrealloc(m->rcpts, (m->nrcpts + 1) * sizeof *m->rcpts);
+    m->rcpt_dsn = xrealloc(m->rcpt_dsn, (m->nrcpts + 1) * sizeof *m->rcpt_dsn);
+    m->rcpt_dsn[m->nrcpts].notify = notify;
+    m->rcpt_dsn[m->nrcpts].orcpt = orcpt ? xstrdup(orcpt) : NULL;
     m->rcpts[m->nrcpts++] = xstrdup(rcpt);
 }
 

@@ -39,11 +39,20 @@ typedef enum {
     QUEUE_TEMPFAIL = -1, /* disk full, I/O error: answer 451 4.3.0 */
 } queue_status;
 
+/* DSN parameters of one recipient (RFC 3461 4.1, 4.2); zero/NULL when not given */
+typedef struct queue_rcpt_dsn {
+    int notify;              /* SMTP_NOTIFY_* flags (mail/smtp_cmd.h); 0 = absent (FAILURE,DELAY implied) */
+    char *orcpt;             /* ORCPT as received, "addr-type;xtext", or NULL */
+} queue_rcpt_dsn;
+
 typedef struct queue_msg {
     char id[QUEUE_ID_SIZE];  /* from queue_new_id(), set by the session at MAIL */
     char *sender;            /* reverse-path without <>; "" is the null sender */
     char **rcpts;            /* forward-paths without <> */
     size_t nrcpts;
+    queue_rcpt_dsn *rcpt_dsn; /* parallel to rcpts, always as long */
+    int dsn_ret;             /* RET= (smtp_ret: 0 absent, 1 FULL, 2 HDRS) */
+    char *dsn_envid;         /* ENVID= decoded from xtext (printable ASCII), NULL when absent */
     char *client_ip;
     char *client_name;       /* verified PTR name or "unknown" */
     char *helo;
@@ -58,8 +67,10 @@ typedef struct queue_msg {
 /* queue_msg_new - empty message whose data may grow to max_size bytes; free with queue_msg_free */
 queue_msg *queue_msg_new(size_t max_size);
 void queue_msg_free(queue_msg *m);
-/* queue_msg_add_rcpt - append a recipient (copied) */
+/* queue_msg_add_rcpt - append a recipient (copied) without DSN parameters */
 void queue_msg_add_rcpt(queue_msg *m, const char *rcpt);
+/* queue_msg_add_rcpt_dsn - append a recipient with its NOTIFY flags and ORCPT (NULL: none), both copied */
+void queue_msg_add_rcpt_dsn(queue_msg *m, const char *rcpt, int notify, const char *orcpt);
 
 /* queue_new_id - a fresh ID, unique across restarts (time, counter, randomness) */
 void queue_new_id(char out[QUEUE_ID_SIZE]);

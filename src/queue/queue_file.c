@@ -49,6 +49,16 @@ static buf_status queue_put_str(buf *out, char type, const char *s)
     return queue_put(out, type, s, strlen(s));
 }
 
+/* queue_put_rcpt_dsn - the P record "NOTIFY[;ORCPT]" after a recipient that has DSN parameters */
+static buf_status queue_put_rcpt_dsn(buf *out, const queue_rcpt_dsn *d)
+{
+    if (!d->notify && !d->orcpt)
+        return BUF_OK;
+    char v[QUEUE_ORCPT_MAX + 32];
+    snprintf(v, sizeof v, "%d%s%.*s", d->notify, d->orcpt ? ";" : "", QUEUE_ORCPT_MAX, d->orcpt ? d->orcpt : "");
+    return queue_put_str(out, 'P', v);
+}
+
 /* queue_file_header - every record before the body, and the body record's prefix */
 buf_status queue_file_header(const queue_msg *m, buf *out)
 {
@@ -59,8 +69,14 @@ buf_status queue_file_header(const queue_msg *m, buf *out)
     snprintf(num, sizeof num, "%lld", (long long)m->arrival);
     st |= queue_put_str(out, 'A', num);
     st |= queue_put_str(out, 'S', m->sender);
-    for (size_t i = 0; i < m->nrcpts; i++)
+    if (m->dsn_ret)
+        st |= queue_put_str(out, 'W', m->dsn_ret == QUEUE_RET_HDRS ? "HDRS" : "FULL");
+    if (m->dsn_envid)
+        st |= queue_put_str(out, 'X', m->dsn_envid);
+    for (size_t i = 0; i < m->nrcpts; i++) {
         st |= queue_put_str(out, 'R', m->rcpts[i]);
+        st |= queue_put_rcpt_dsn(out, &m->rcpt_dsn[i]);
+    }
     st |= queue_put_str(out, 'C', m->client_ip);
     st |= queue_put_str(out, 'N', m->client_name);
     st |= queue_put_str(out, 'H', m->helo);
@@ -131,7 +147,55 @@ static int queue_parse_num(const char *p, size_t n, long long *v)
 
 typedef struct queue_seen {
     int v, i, a, m, f, e;
+    size_t p; /* number of the recipient (1-based) that had the last P record */
 } queue_seen;
+
+/* queue_rcpt_dsn_read - P record "NOTIFY[;addr-type;xtext]" for the recipient just read; NULL or a problem */
+static const char *queue_rcpt_dsn_read(queue_msg *m, queue_seen *seen, const char *p, size_t n)
+{
+    if (!m->nrcpts || seen->p == m->nrcpts || memchr(p, '\0', n))
+        return "bad recipient dsn";
+    seen->p = m->nrcpts;
+    const char *semi = memchr(p, ';', n);
+    long long v;
+    if (queue_parse_num(p, semi ? (size_t)(semi - p) : n, &v) < 0 || v < 0 || v > QUEUE_NOTIFY_ALL)
+        return "bad recipient dsn";
+    if ((v & QUEUE_NOTIFY_NEVER) && v != QUEUE_NOTIFY_NEVER)
+        return "bad recipient dsn";
+    queue_rcpt_dsn *d = &m->rcpt_dsn[m->nrcpts - 1];
+    d->notify = (int)v;
+    if (semi) {
+        size_t k = n - (size_t)(semi + 1 - p);
+        if (k == 0 || k > QUEUE_ORCPT_MAX || !memchr(semi + 1, ';', k))
+            return "bad recipient dsn";
+        for (size_t i = 0; i < k; i++) /* xtext only: it goes into RCPT lines as it is (pickup/ is hostile) */
+            if ((unsigned char)semi[1 + i] < 33 || (unsigned char)semi[1 + i] > 126)
+                return "bad recipient dsn";
+        d->orcpt = xstrndup(semi + 1, k);
+    }
+    return NULL;
+}
+
+/* queue_ret_read - W record: RET, "FULL" or "HDRS" (RFC 3461 4.3), at most once */
+static const char *queue_ret_read(queue_msg *m, const char *p, size_t n)
+{
+    if (m->dsn_ret || n != 4 || (memcmp(p, "FULL", 4) != 0 && memcmp(p, "HDRS", 4) != 0))
+        return "bad ret";
+    m->dsn_ret = p[0] == 'H' ? QUEUE_RET_HDRS : QUEUE_RET_FULL;
+    return NULL;
+}
+
+/* queue_envid_read - X record: ENVID, printable ASCII, at most 100 characters (RFC 3461 4.4) */
+static const char *queue_envid_read(queue_msg *m, const char *p, size_t n)
+{
+    if (m->dsn_envid || n == 0 || n > QUEUE_ENVID_MAX)
+        return "bad envid";
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)p[i] < 32 || (unsigned char)p[i] > 126)
+            return "bad envid";
+    m->dsn_envid = xstrndup(p, n);
+    return NULL;
+}
 
 /* queue_record - apply one record to m; NULL or a problem description */
 static const char *queue_record(queue_msg *m, queue_seen *seen, char type, const char *p, size_t n)
@@ -172,6 +236,9 @@ static const char *queue_record(queue_msg *m, queue_seen *seen, char type, const
         queue_msg_add_rcpt(m, r);
         free(r);
         return NULL;
+    case 'W': return queue_ret_read(m, p, n);
+    case 'X': return queue_envid_read(m, p, n);
+    case 'P': return queue_rcpt_dsn_read(m, seen, p, n);
     case 'M':
         if (seen->m++)
             return "two bodies";

@@ -8,11 +8,15 @@
  * TYPE is one letter, LENGTH a decimal byte count (at most 12 digits, no
  * sign, no leading zero unless it is "0"). Record order:
  *     V "1"   version          I id          A arrival (decimal seconds)
- *     S sender ("" = <>)      R recipient (one per recipient, at least one)
+ *     S sender ("" = <>)      W RET "FULL"|"HDRS" (optional)   X ENVID (optional, decoded)
+ *     R recipient (one per recipient, at least one), each optionally followed by
+ *     P its DSN parameters: NOTIFY flags in decimal, then ";ORCPT" as received
  *     C client ip   N client name   H helo   U auth user (optional)
  *     F flags (decimal bitmask, QUEUE_FLAG_*)   M message body   E "" (end)
  * A file without the final E record, with bytes after it, with a length
  * that runs past the end, or with a record missing is rejected as torn.
+ * W, X and P (RFC 3461 DSN parameters) are written only when given, so a
+ * file from before them, or a message without them, reads as defaults.
  *
  * State file (queue_dir/state/ID): append-only lines, each
  *     'D' LENGTH ':' PAYLOAD '\n'
@@ -37,6 +41,19 @@
 #define QUEUE_FILE_VERSION "1"
 #define QUEUE_MAX_RCPTS 100000       /* a file claiming more is hostile */
 #define QUEUE_STATE_REASON_MAX 400   /* reason text kept per recipient */
+
+#define QUEUE_ENVID_MAX 100          /* RFC 3461 4.4 */
+#define QUEUE_ORCPT_MAX 500          /* RFC 3461 4.2 */
+
+/* dsn_ret values and NOTIFY bits: the same numbers as smtp_ret and SMTP_NOTIFY_* (mail/smtp_cmd.h) */
+enum { QUEUE_RET_FULL = 1, QUEUE_RET_HDRS = 2 };
+enum {
+    QUEUE_NOTIFY_NEVER = 1,
+    QUEUE_NOTIFY_SUCCESS = 2,
+    QUEUE_NOTIFY_FAILURE = 4,
+    QUEUE_NOTIFY_DELAY = 8,
+    QUEUE_NOTIFY_ALL = 15,
+};
 
 enum {
     QUEUE_FLAG_8BIT = 1,

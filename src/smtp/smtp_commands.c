@@ -1,6 +1,6 @@
 /*
  * smtp_commands - the SMTP command table and one handler per command
- * (RFC 5321 4.1.1, RFC 1869/1870/2920/3030/3207/6152/6531).
+ * (RFC 5321 4.1.1, RFC 1869/1870/2920/3030/3207/3461/6152/6531).
  *
  * The table says in which states a command is allowed; a command outside
  * them gets the table's "wrong state" reply (503 5.5.1) before its handler
@@ -89,7 +89,7 @@ static void smtp_cmd_helo_reply(smtp_session *s)
     int tls_offer = s->srv->tls && !(s->flags & SMTP_FLAG_TLS);
     smtp_session_reply(s, 250, NULL,
                        "%s Hello %s [%s]\nPIPELINING\nSIZE %zu\n%s%sENHANCEDSTATUSCODES\n8BITMIME\n"
-                       "SMTPUTF8\nCHUNKING",
+                       "SMTPUTF8\nCHUNKING\nDSN",
                        cfg->hostname, s->client_name, s->ip, cfg->max_message_size,
                        tls_offer ? "STARTTLS\n" : "", smtp_sasl_ehlo(s));
 }
@@ -153,6 +153,8 @@ static void smtp_cmd_mail(smtp_session *s, smtp_cmd *cmd)
     s->msg->sender = xstrdup(from);
     s->msg->body_8bit = cmd->body == SMTP_BODY_8BITMIME;
     s->msg->smtputf8 = cmd->smtputf8;
+    s->msg->dsn_ret = (int)cmd->ret; /* RFC 3461 4.3, 4.4: kept in the queue file for the notices */
+    s->msg->dsn_envid = cmd->envid ? xstrdup(cmd->envid) : NULL;
     if (s->auth_user)
         s->msg->auth_user = xstrdup(s->auth_user);
     msglog_event(s->msg->id, "mail", "session=%s client=%s[%s] helo=%s from=<%s> tls=%s", s->id,
@@ -280,7 +282,7 @@ static void smtp_cmd_rcpt_policy(smtp_session *s, const policy_result *res)
         return;
     }
     smtp_cmd_rcpt_verdict(s, to, 250, "2.1.5", "Recipient ok");
-    queue_msg_add_rcpt(s->msg, to);
+    queue_msg_add_rcpt_dsn(s->msg, to, s->rcpt_notify, s->rcpt_orcpt[0] ? s->rcpt_orcpt : NULL);
     smtp_session_set_state(s, SMTP_STATE_RCPT);
 }
 
@@ -314,12 +316,15 @@ static void smtp_cmd_rcpt(smtp_session *s, smtp_cmd *cmd)
         smtp_cmd_rcpt_verdict(s, to, 553, "5.6.7", "Recipient address has UTF-8 but MAIL FROM had no SMTPUTF8");
         return;
     }
+    /* the DSN parameters wait with the recipient through the policy stage (RFC 3461 4.1, 4.2) */
+    s->rcpt_notify = cmd->notify;
+    snprintf(s->rcpt_orcpt, sizeof s->rcpt_orcpt, "%s", cmd->orcpt ? cmd->orcpt : "");
     int found = smtp_cmd_rcpt_lookup(s, a, to);
     if (found == 2)
         smtp_policy_rcpt(s, to, smtp_cmd_rcpt_policy);
     if (found != 1)
         return;
-    queue_msg_add_rcpt(s->msg, to);
+    queue_msg_add_rcpt_dsn(s->msg, to, s->rcpt_notify, s->rcpt_orcpt[0] ? s->rcpt_orcpt : NULL);
     smtp_session_set_state(s, SMTP_STATE_RCPT);
 }
 

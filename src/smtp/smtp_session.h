@@ -87,6 +87,8 @@ typedef struct smtp_session {
     unsigned long long bdat_left;
     smtp_state bdat_return;     /* state to go back to after a refused BDAT chunk */
     unsigned rcpt_refused;
+    int rcpt_notify;            /* NOTIFY= of the RCPT waiting for policy (RFC 3461), 0 when absent */
+    char rcpt_orcpt[501];       /* its ORCPT= as received ("" when absent; SMTP_ORCPT_MAX is 500) */
     char queued_id[17];         /* ID of the message being committed */
     /* the last 4xx/5xx reply, so that a MAIL refused before its transaction exists
      * still gets a message-log row (smtp_commands.c) */

@@ -143,24 +143,24 @@ static const struct {
     {"MAIL FROM:<a@b.org> SIZE=-1", PARAM, "MAIL"},
     {"MAIL FROM:<a@b.org> SIZE=", PARAM, "MAIL"},
     {"MAIL FROM:<a@b.org> SIZE", PARAM, "MAIL"},
-    {"MAIL FROM:<a@b.org> SIZE=1 SIZE=2", PARAM, "MAIL"},
+    {"MAIL FROM:<a@b.org> SIZE=1 SIZE=2", SYN, "MAIL"},
     {"MAIL FROM:<a@b.org> BODY=8BITMIME", OK, "MAIL <a@b.org> body=8BITMIME"},
     {"MAIL FROM:<a@b.org> body=7bit", OK, "MAIL <a@b.org> body=7BIT"},
     {"MAIL FROM:<a@b.org> BODY=BINARYMIME", OK, "MAIL <a@b.org> body=BINARYMIME"},
     {"MAIL FROM:<a@b.org> BODY=9BIT", PARAM, "MAIL"},
-    {"MAIL FROM:<a@b.org> BODY=7BIT BODY=7BIT", PARAM, "MAIL"},
+    {"MAIL FROM:<a@b.org> BODY=7BIT BODY=7BIT", SYN, "MAIL"},
     {"MAIL FROM:<a@b.org> SMTPUTF8", OK, "MAIL <a@b.org> smtputf8"},
     {"MAIL FROM:<a@b.org> smtputf8", OK, "MAIL <a@b.org> smtputf8"},
     {"MAIL FROM:<a@b.org> SMTPUTF8=YES", PARAM, "MAIL"},
-    {"MAIL FROM:<a@b.org> SMTPUTF8 SMTPUTF8", PARAM, "MAIL"},
+    {"MAIL FROM:<a@b.org> SMTPUTF8 SMTPUTF8", SYN, "MAIL"},
     {"MAIL FROM:<a@b.org> RET=FULL", OK, "MAIL <a@b.org> ret=FULL"},
     {"MAIL FROM:<a@b.org> ret=hdrs", OK, "MAIL <a@b.org> ret=HDRS"},
-    {"MAIL FROM:<a@b.org> RET=ALL", PARAM, "MAIL"},
+    {"MAIL FROM:<a@b.org> RET=ALL", SYN, "MAIL"},
     {"MAIL FROM:<a@b.org> ENVID=QQ314159", OK, "MAIL <a@b.org> envid=[QQ314159]"},
     {"MAIL FROM:<a@b.org> ENVID=a+2Bb+3Dc", OK, "MAIL <a@b.org> envid=[a+b=c]"},
-    {"MAIL FROM:<a@b.org> ENVID=a+2", PARAM, "MAIL"},
-    {"MAIL FROM:<a@b.org> ENVID=a+0Ab", PARAM, "MAIL"},
-    {"MAIL FROM:<a@b.org> ENVID=", PARAM, "MAIL"},
+    {"MAIL FROM:<a@b.org> ENVID=a+2", SYN, "MAIL"},
+    {"MAIL FROM:<a@b.org> ENVID=a+0Ab", SYN, "MAIL"},
+    {"MAIL FROM:<a@b.org> ENVID=", SYN, "MAIL"},
     {"MAIL FROM:<a@b.org> AUTH=<>", OK, "MAIL <a@b.org> auth=[<>]"},
     {"MAIL FROM:<a@b.org> AUTH=e+3Dmc2@example.com", OK, "MAIL <a@b.org> auth=[e=mc2@example.com]"},
     {"MAIL FROM:<a@b.org> AUTH=", PARAM, "MAIL"},
@@ -190,20 +190,36 @@ static const struct {
     {"RCPT FROM:<user@example.org>", SYN, "RCPT"},
     {"RCPT TO:<user@example.org> NOTIFY=NEVER", OK, "RCPT <user@example.org> notify=N"},
     {"RCPT TO:<user@example.org> NOTIFY=success,FAILURE,Delay", OK, "RCPT <user@example.org> notify=SFD"},
-    {"RCPT TO:<user@example.org> NOTIFY=NEVER,DELAY", PARAM, "RCPT"},
-    {"RCPT TO:<user@example.org> NOTIFY=FAILURE,", PARAM, "RCPT"},
-    {"RCPT TO:<user@example.org> NOTIFY=SOMETIMES", PARAM, "RCPT"},
-    {"RCPT TO:<user@example.org> NOTIFY=FAILURE NOTIFY=DELAY", PARAM, "RCPT"},
+    {"RCPT TO:<user@example.org> NOTIFY=NEVER,DELAY", SYN, "RCPT"},
+    {"RCPT TO:<user@example.org> NOTIFY=FAILURE,", SYN, "RCPT"},
+    {"RCPT TO:<user@example.org> NOTIFY=SOMETIMES", SYN, "RCPT"},
+    {"RCPT TO:<user@example.org> NOTIFY=FAILURE NOTIFY=DELAY", SYN, "RCPT"},
     {"RCPT TO:<user@example.org> ORCPT=rfc822;Bob@Example.COM", OK,
      "RCPT <user@example.org> orcpt=[rfc822;Bob@Example.COM]"},
     {"RCPT TO:<user@example.org> ORCPT=rfc822;a+2Bb@x.org NOTIFY=DELAY", OK,
      "RCPT <user@example.org> notify=D orcpt=[rfc822;a+2Bb@x.org]"},
-    {"RCPT TO:<user@example.org> ORCPT=rfc822;", PARAM, "RCPT"},
-    {"RCPT TO:<user@example.org> ORCPT=;a@b", PARAM, "RCPT"},
-    {"RCPT TO:<user@example.org> ORCPT=rfc822", PARAM, "RCPT"},
-    {"RCPT TO:<user@example.org> ORCPT=rfc822;a+zz", PARAM, "RCPT"},
-    {"RCPT TO:<user@example.org> ORCPT=rfc 822;a", PARAM, "RCPT"},
+    {"RCPT TO:<user@example.org> ORCPT=rfc822;", SYN, "RCPT"},
+    {"RCPT TO:<user@example.org> ORCPT=;a@b", SYN, "RCPT"},
+    {"RCPT TO:<user@example.org> ORCPT=rfc822", SYN, "RCPT"},
+    {"RCPT TO:<user@example.org> ORCPT=rfc822;a+zz", SYN, "RCPT"},
+    {"RCPT TO:<user@example.org> ORCPT=rfc 822;a", SYN, "RCPT"},
     {"RCPT TO:<user@example.org> SIZE=10", PARAM, "RCPT"},
+    /* RFC 3461 4: ENVID at most 100 characters of xtext, printable once decoded; ORCPT addr-type is an atom */
+    {"MAIL FROM:<a@b.org> ENVID=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+     OK, "MAIL <a@b.org> envid=[xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx]"},
+    {"MAIL FROM:<a@b.org> ENVID=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+     SYN, "MAIL"},
+    {"MAIL FROM:<a@b.org> ENVID=a+7Fb", SYN, "MAIL"},
+    {"MAIL FROM:<a@b.org> ENVID=a+20b", OK, "MAIL <a@b.org> envid=[a b]"},
+    {"MAIL FROM:<a@b.org> RET=FULL RET=FULL", SYN, "MAIL"},
+    {"MAIL FROM:<a@b.org> ENVID=x ENVID=y", SYN, "MAIL"},
+    {"MAIL FROM:<a@b.org> RET", SYN, "MAIL"},
+    {"RCPT TO:<user@example.org> NOTIFY", SYN, "RCPT"},
+    {"RCPT TO:<user@example.org> NOTIFY=,", SYN, "RCPT"},
+    {"RCPT TO:<user@example.org> NOTIFY=NEVER,NEVER", OK, "RCPT <user@example.org> notify=N"},
+    {"RCPT TO:<user@example.org> ORCPT=rfc822;a@b ORCPT=rfc822;c@d", SYN, "RCPT"},
+    {"RCPT TO:<user@example.org> ORCPT=rfc+822;a@b", SYN, "RCPT"},
+    {"RCPT TO:<user@example.org> ORCPT", SYN, "RCPT"},
     {"RCPT TO:<user@example.org> BODY=8BITMIME", PARAM, "RCPT"},
 };
 
@@ -280,6 +296,27 @@ static void test_xtext(void)
         if (n >= 0 && t[i].out)
             CHECK_STR(s, t[i].out, t[i].in);
     }
+    /* encoding: '+', '=', space, controls and 8-bit bytes become +XX (upper-case hex) */
+    static const struct {
+        const char *in, *out;
+    } e[] = {
+        {"", ""}, {"abc", "abc"}, {"a+b=c", "a+2Bb+3Dc"}, {"a b", "a+20b"}, {"\r\n", "+0D+0A"},
+        {"\xc3\xa9", "+C3+A9"}, {"rfc822;x@y", "rfc822;x@y"}, {"~!", "~!"},
+    };
+    for (size_t i = 0; i < sizeof e / sizeof e[0]; i++) {
+        char out[64], back[64];
+        int n = smtp_xtext_encode(e[i].in, out, sizeof out);
+        CHECK(n == (int)strlen(e[i].out), "xtext encode %s: %d", e[i].out, n);
+        CHECK_STR(out, e[i].out, e[i].in);
+        snprintf(back, sizeof back, "%s", out);
+        CHECK(smtp_xtext_decode(back) == (int)strlen(e[i].in) && strcmp(back, e[i].in) == 0, "round trip %s",
+              e[i].out);
+    }
+    char small[4];
+    CHECK(smtp_xtext_encode("a+b", small, sizeof small) == -1 && small[0] == '\0', "encode too long for out");
+    char fit[5];
+    CHECK(smtp_xtext_encode("a+", fit, sizeof fit) == 4 && strcmp(fit, "a+2B") == 0, "exact fit");
+    CHECK(smtp_xtext_encode("a+", small, sizeof small) == -1, "one short");
 }
 
 

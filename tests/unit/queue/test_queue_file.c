@@ -85,6 +85,40 @@ static void test_round_trip(void)
     queue_msg_free(m);
 }
 
+/* test_dsn_params - RET, ENVID and per-recipient NOTIFY/ORCPT survive a round trip;
+ * a file without them (written before they existed) reads as defaults */
+static void test_dsn_params(void)
+{
+    queue_msg *m = sample(), *r = NULL;
+    buf f;
+    char err[128];
+    m->dsn_ret = QUEUE_RET_HDRS;
+    m->dsn_envid = strdup("QQ314159 a+b=c");
+    queue_msg_add_rcpt_dsn(m, "carol@example.test", QUEUE_NOTIFY_SUCCESS | QUEUE_NOTIFY_FAILURE,
+                           "rfc822;Carol+2Bx@Example.test");
+    queue_msg_add_rcpt_dsn(m, "dave@example.test", QUEUE_NOTIFY_NEVER, NULL);
+    encode(m, &f);
+    CHECK(queue_file_read(f.data, f.len, &r, err, sizeof err) == QUEUE_OK, "read: %s", err);
+    if (r) {
+        CHECK(r->nrcpts == 4, "nrcpts %zu", r->nrcpts);
+        CHECK(r->dsn_ret == QUEUE_RET_HDRS, "ret %d", r->dsn_ret);
+        CHECK_STR(r->dsn_envid ? r->dsn_envid : "", "QQ314159 a+b=c", "envid");
+        CHECK(r->rcpt_dsn[0].notify == 0 && r->rcpt_dsn[0].orcpt == NULL, "rcpt 0 defaults");
+        CHECK(r->rcpt_dsn[2].notify == (QUEUE_NOTIFY_SUCCESS | QUEUE_NOTIFY_FAILURE), "rcpt 2 notify");
+        CHECK_STR(r->rcpt_dsn[2].orcpt ? r->rcpt_dsn[2].orcpt : "", "rfc822;Carol+2Bx@Example.test", "orcpt");
+        CHECK(r->rcpt_dsn[3].notify == QUEUE_NOTIFY_NEVER && !r->rcpt_dsn[3].orcpt, "rcpt 3 never");
+    }
+    queue_msg_free(r);
+    buf_free(&f);
+    queue_msg_free(m);
+    const char *old = "V1:1\nI16:0123456789ABCDEF\nA1:1\nS3:a@b\nR1:a\nR1:b\nF1:0\nM0:\nE0:\n";
+    r = NULL;
+    CHECK(queue_file_read(old, strlen(old), &r, err, sizeof err) == QUEUE_OK, "old file: %s", err);
+    CHECK(r && r->dsn_ret == 0 && !r->dsn_envid && r->rcpt_dsn[1].notify == 0 && !r->rcpt_dsn[1].orcpt,
+          "old file has default DSN parameters");
+    queue_msg_free(r);
+}
+
 static void test_null_sender_no_auth(void)
 {
     queue_msg *m = sample(), *r = NULL;
@@ -116,7 +150,17 @@ static void test_bad_files(void)
         {"V1:1\nI16:0123456789abcdef\nA1:1\nS0:\nR1:a\nF1:0\nM0:\nE0:\n", "lower-case id"},
         {"V1:1\nI16:0123456789ABCDEF\nA1:1\nS0:\nF1:0\nM0:\nE0:\n", "no recipient"},
         {"V1:1\nI16:0123456789ABCDEF\nA1:1\nS0:\nR1:a\nF1:0\nM0:\nE1:x\n", "end with bytes"},
-        {"V1:1\nI16:0123456789ABCDEF\nA1:1\nS0:\nR1:a\nF1:0\nM0:\nX0:\nE0:\n", "unknown record"},
+        {"V1:1\nI16:0123456789ABCDEF\nA1:1\nS0:\nR1:a\nF1:0\nM0:\nQ0:\nE0:\n", "unknown record"},
+        {"V1:1\nI16:0123456789ABCDEF\nA1:1\nS0:\nX0:\nR1:a\nF1:0\nM0:\nE0:\n", "empty envid"},
+        {"V1:1\nI16:0123456789ABCDEF\nA1:1\nS0:\nX2:a\n\nR1:a\nF1:0\nM0:\nE0:\n", "envid with a newline"},
+        {"V1:1\nI16:0123456789ABCDEF\nA1:1\nS0:\nW3:ALL\nR1:a\nF1:0\nM0:\nE0:\n", "bad ret"},
+        {"V1:1\nI16:0123456789ABCDEF\nA1:1\nS0:\nW4:FULL\nW4:HDRS\nR1:a\nF1:0\nM0:\nE0:\n", "two rets"},
+        {"V1:1\nI16:0123456789ABCDEF\nA1:1\nS0:\nP1:4\nR1:a\nF1:0\nM0:\nE0:\n", "P before any R"},
+        {"V1:1\nI16:0123456789ABCDEF\nA1:1\nS0:\nR1:a\nP1:4\nP1:2\nF1:0\nM0:\nE0:\n", "two P for one R"},
+        {"V1:1\nI16:0123456789ABCDEF\nA1:1\nS0:\nR1:a\nP1:9\nF1:0\nM0:\nE0:\n", "NEVER with DELAY"},
+        {"V1:1\nI16:0123456789ABCDEF\nA1:1\nS0:\nR1:a\nP2:16\nF1:0\nM0:\nE0:\n", "notify out of range"},
+        {"V1:1\nI16:0123456789ABCDEF\nA1:1\nS0:\nR1:a\nP9:4;rfc822\nF1:0\nM0:\nE0:\n", "orcpt without type"},
+        {"V1:1\nI16:0123456789ABCDEF\nA1:1\nS0:\nR1:a\nP12:4;rfc822;a\r\n\nF1:0\nM0:\nE0:\n", "orcpt with CR LF"},
         {"V1:1\nI16:0123456789ABCDEF\nA1:1\nS0:\nS0:\nR1:a\nF1:0\nM0:\nE0:\n", "two senders"},
         {"V1:1\nI16:0123456789ABCDEF\nA2:1x\nS0:\nR1:a\nF1:0\nM0:\nE0:\n", "bad arrival"},
         {"V1:1\nI16:0123456789ABCDEF\nA1:1\nS0:\nR1:a\nF1:0\nM0:xE0:\n", "missing newline"},
@@ -193,6 +237,7 @@ int main(void)
 {
     test_round_trip();
     test_null_sender_no_auth();
+    test_dsn_params();
     test_bad_files();
     test_state_replay();
     test_ids();
