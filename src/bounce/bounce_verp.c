@@ -137,12 +137,21 @@ int bounce_verp_make(char *out, size_t outlen, const char *qid, const char *rcpt
     int plain = 1; /* quoted, spaced or non-ASCII recipients would make the return path need SMTPUTF8 or quotes */
     for (const char *c = rcpt; *c; c++)
         plain &= (unsigned char)*c > ' ' && (unsigned char)*c < 0x7f && *c != '"' && *c != '\\';
-    if (local < 0 || local > VERP_LOCAL_MAX || !plain) {
-        verp_mac(qid, "", mac); /* short form: the report names the recipient */
-        local = snprintf(out, outlen, BOUNCE_VERP_PREFIX "%s=%s", qid, mac);
-    }
+    if (local < 0 || local > VERP_LOCAL_MAX || !plain)
+        return bounce_verp_make_short(out, outlen, qid, domain);
     int total = snprintf(out + local, outlen - (size_t)local, "@%s", domain);
     return total < 0 || (size_t)(local + total) >= outlen ? -1 : 0;
+}
+
+/* bounce_verp_make_short - bounces+QID=MAC@domain (see bounce_verp.h) */
+int bounce_verp_make_short(char *out, size_t outlen, const char *qid, const char *domain)
+{
+    char mac[VERP_MAC_CHARS + 1];
+    if (!verp_have_key || strchr(qid, '=') || strchr(qid, '@'))
+        return -1;
+    verp_mac(qid, "", mac);
+    int n = snprintf(out, outlen, BOUNCE_VERP_PREFIX "%s=%s@%s", qid, mac, domain);
+    return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
 /* verp_equal - constant-time comparison of two MACs of VERP_MAC_CHARS */

@@ -46,6 +46,8 @@ int bounce_verp_ready(void);
 
 /* bounce_verp_make - the signed return path for (qid, rcpt) at domain into out; -1 without key or room */
 int bounce_verp_make(char *out, size_t outlen, const char *qid, const char *rcpt, const char *domain);
+/* bounce_verp_make_short - the short form for qid alone (the report names the recipients); as above */
+int bounce_verp_make_short(char *out, size_t outlen, const char *qid, const char *domain);
 /* bounce_verp_check - is addr (local@domain) one of our signed return paths? (see bounce_verp_result) */
 bounce_verp_result bounce_verp_check(const char *addr, char *qid, size_t qidlen, char *rcpt, size_t rcptlen);
 

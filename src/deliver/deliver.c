@@ -52,6 +52,7 @@ typedef struct deliver_run {
     const char *cur_relay;   /* the same for the final address being tried now */
     size_t ri;               /* index of the recipient being delivered (its NOTIFY, ORCPT) */
     dsn_list dsn;            /* notices to the sender, sent at the end of the run (dsn.h) */
+    dsn_list refused;        /* remote refusals of our users' mail: one notice to the VERP address */
 } deliver_run;
 
 /* deliver_backoff - retry_min doubling per attempt, capped at retry_max */
@@ -87,19 +88,30 @@ static void deliver_bounce(deliver_run *r, const char *orig_to, const char *to, 
 }
 
 /*
- * deliver_bounce_verp - a remote refusal of our user's mail: its own notice
- * goes at once to the VERP return path (collected like a remote bounce,
- * then handed to the sender: deliver_collect), durable before the outcome
- * is recorded
+ * deliver_bounce_refused - a remote refusal of our user's mail: noted for
+ * the run's notice to the message's VERP return path (deliver_send), which
+ * the collector records like a remote bounce and hands to the sender
  */
-static void deliver_bounce_verp(deliver_run *r, const char *orig_to, const char *to, const char *status,
-                                const char *reason, const char *verp)
+static void deliver_bounce_refused(deliver_run *r, const char *orig_to, const char *to, const char *status,
+                                   const char *reason)
 {
     deliver_bounce_log(r->m, orig_to, to, status, reason);
-    dsn_list one = {0};
-    if (dsn_list_add(&one, r->m, r->ri, DSN_FAILED, orig_to, to, status, reason))
-        dsn_send(r->cfg, r->m, &one, verp);
-    dsn_list_free(&one);
+    dsn_list_add(&r->refused, r->m, r->ri, DSN_FAILED, orig_to, to, status, reason);
+}
+
+/* deliver_send - the run's notices: refusals to the short VERP return path (bounce_verp.h),
+ * everything else to the sender (a refusal goes there too when no return path can be made) */
+static void deliver_send(deliver_run *r)
+{
+    const char *at = r->m->sender ? strrchr(r->m->sender, '@') : NULL;
+    char verp[600];
+    if (r->refused.n && at && bounce_verp_make_short(verp, sizeof verp, r->m->id, at + 1) == 0)
+        dsn_send(r->cfg, r->m, &r->refused, verp);
+    else
+        dsn_send(r->cfg, r->m, &r->refused, NULL);
+    dsn_send(r->cfg, r->m, &r->dsn, NULL); /* one notice per kind; a failure is logged */
+    dsn_list_free(&r->refused);
+    dsn_list_free(&r->dsn);
 }
 
 /* deliver_seen - 1 when addr was already delivered in this run */
@@ -194,7 +206,7 @@ static part_outcome deliver_remote(deliver_run *r, const char *orig, const char 
         return deliver_defer(r, orig, to, reason);
     if (st == REMOTE_PERMFAIL) {
         if (verp[0])
-            deliver_bounce_verp(r, orig, to, status, reason, verp);
+            deliver_bounce_refused(r, orig, to, status, reason);
         else
             deliver_bounce(r, orig, to, status, reason);
         return PART_BOUNCED;
@@ -456,11 +468,11 @@ static int deliver_due(deliver_run *r, queue_rcpt_state *st, int force, deliver_
             res->next = r->now + (time_t)deliver_backoff(r->cfg, 1);
             continue;
         }
-        size_t before = r->dsn.n;
+        size_t before = r->dsn.n + r->refused.n;
         queue_rcpt_status out = deliver_rcpt(r, i, &st[i]);
         char payload[1200];
         deliver_outcome(r, i, &st[i], out, &res->next, payload, sizeof payload);
-        if (r->dsn.n == before) {
+        if (r->dsn.n + r->refused.n == before) {
             deliver_commit(r, out, payload, res, &pending);
             continue;
         }
@@ -468,11 +480,10 @@ static int deliver_due(deliver_run *r, queue_rcpt_state *st, int force, deliver_
         later[nlater].out = out;
         snprintf(later[nlater++].payload, sizeof later->payload, "%s", payload);
     }
-    dsn_send(r->cfg, r->m, &r->dsn, NULL); /* one notice per kind to the sender; a failure is logged */
+    deliver_send(r);
     for (size_t k = 0; k < nlater; k++)
         deliver_commit(r, later[k].out, later[k].payload, res, &pending);
     free(later);
-    dsn_list_free(&r->dsn);
     return pending;
 }
 

@@ -471,10 +471,11 @@ static remote_status remote_try_host(remote_ctx *x, const pochta_config *cfg, co
                 continue;
             }
             st = remote_session(&c, m, to, o);
-            char q[1200];
+            char q[REMOTE_REPLY_MAX + 64]; /* the whole reply: escaping may grow it a little */
             log_quote(q, sizeof q, c.reply, strlen(c.reply));
-            msglog_event(m->id, "attempt", "to=<%s> host=%s ip=%s port=%u tls=%s code=%d reply=%s", to, host, c.ip,
-                         cfg->remote_smtp_port, c.ssl ? SSL_get_version(c.ssl) : "no", c.code, q);
+            msglog_event(m->id, "attempt", "to=<%s> host=%s ip=%s port=%u tls=%s cipher=%s code=%d reply=%s", to,
+                         host, c.ip, cfg->remote_smtp_port, c.ssl ? SSL_get_version(c.ssl) : "no",
+                         c.ssl ? SSL_get_cipher_name(c.ssl) : "none", c.code, q);
             remote_close(&c, c.code > 0);
             if (st != REMOTE_TEMPFAIL) {
                 dns_answer_free(a); /* a definite answer; a 4xx moves on to the next address (RFC 5321 5.1) */
