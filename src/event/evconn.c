@@ -60,3 +60,33 @@ struct bufferevent *evconn_tls_accept(struct event_base *base, struct buffereven
     bufferevent_enable(tls, EV_READ | EV_WRITE);
     return tls;
 }
+
+/* evconn_on_raw_drained - the socket below the TLS filter wrote some output */
+static void evconn_on_raw_drained(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg)
+{
+    (void)info;
+    evconn_flush *f = arg;
+    if (evbuffer_get_length(out) == 0)
+        f->done(f->arg);
+}
+
+/* evconn_flushed - see evconn.h */
+int evconn_flushed(struct bufferevent *bev, evconn_flush *f)
+{
+    if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+        return 0;
+    struct bufferevent *raw = bufferevent_get_underlying(bev);
+    if (!raw || evbuffer_get_length(bufferevent_get_output(raw)) == 0)
+        return 1;
+    if (!f->cb)
+        f->cb = evbuffer_add_cb(bufferevent_get_output(raw), evconn_on_raw_drained, f);
+    return 0;
+}
+
+/* evconn_flush_cancel - see evconn.h */
+void evconn_flush_cancel(struct bufferevent *bev, evconn_flush *f)
+{
+    if (f->cb)
+        evbuffer_remove_cb_entry(bufferevent_get_output(bufferevent_get_underlying(bev)), f->cb);
+    f->cb = NULL;
+}

@@ -34,4 +34,23 @@ int evconn_read_line(struct evbuffer *in, char *line, size_t max, int *skipping,
 struct bufferevent *evconn_tls_accept(struct event_base *base, struct bufferevent *bev, SSL_CTX *ctx, int idle_s,
                                       size_t read_max);
 
+/*
+ * Ending a session once its last reply is on the wire. Under TLS the
+ * session's output drains into the filter at once, so it is the socket
+ * below whose buffer must empty; evconn_flushed arranges (once) for
+ * done(arg) to run then. The session embeds an evconn_flush, sets done
+ * and arg, and calls evconn_flush_cancel before it frees the connection.
+ */
+typedef struct evconn_flush {
+    struct evbuffer_cb_entry *cb;  /* set while waiting for the socket below */
+    void (*done)(void *arg);
+    void *arg;
+} evconn_flush;
+
+/* evconn_flushed - 1 when every byte written to bev is out; 0 to wait: either bev still holds
+ * output (its write callback should ask again) or done(arg) runs when the socket below drains */
+int evconn_flushed(struct bufferevent *bev, evconn_flush *f);
+/* evconn_flush_cancel - stop waiting (the session is being freed) */
+void evconn_flush_cancel(struct bufferevent *bev, evconn_flush *f);
+
 #endif

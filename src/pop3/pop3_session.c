@@ -88,8 +88,7 @@ void pop3_session_free(pop3_session *s)
     log_info(s->id, "event=disconnect client=%s state=%s errors=%u", s->ip, pop3_state_name(s->state), s->errors);
     pop3_session_release(s);
     s->srv->sessions--;
-    if (s->flush_cb)
-        evbuffer_remove_cb_entry(bufferevent_get_output(bufferevent_get_underlying(s->bev)), s->flush_cb);
+    evconn_flush_cancel(s->bev, &s->flush);
     bufferevent_free(s->bev);
     free(s);
 }
@@ -125,25 +124,17 @@ void pop3_session_reply(pop3_session *s, const char *fmt, ...)
     va_end(ap);
 }
 
-/* pop3_session_on_raw_drained - the socket under TLS wrote some output */
-static void pop3_session_on_raw_drained(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg)
+/* pop3_session_free_cb - pop3_session_free for a void * callback */
+static void pop3_session_free_cb(void *arg)
 {
-    if (evbuffer_get_length(out) == 0)
-        pop3_session_free(arg);
+    pop3_session_free(arg);
 }
 
-/* pop3_session_free_when_flushed - free once every reply reached the socket */
+/* pop3_session_free_when_flushed - free now if every reply reached the socket, else once it has */
 static void pop3_session_free_when_flushed(pop3_session *s)
 {
-    if (evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
-        return; /* pop3_session_on_write calls again */
-    struct bufferevent *raw = bufferevent_get_underlying(s->bev);
-    if (!raw || evbuffer_get_length(bufferevent_get_output(raw)) == 0) {
+    if (evconn_flushed(s->bev, &s->flush))
         pop3_session_free(s);
-        return;
-    }
-    if (!s->flush_cb)
-        s->flush_cb = evbuffer_add_cb(bufferevent_get_output(raw), pop3_session_on_raw_drained, s);
 }
 
 /* pop3_session_close - final reply; the session ends once it is flushed */
@@ -311,6 +302,8 @@ void pop3_session_accept(pop3_server *srv, int fd, const char *ip, int implicit_
         srv->all->prev = s;
     srv->all = s;
     s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    s->flush.done = pop3_session_free_cb;
+    s->flush.arg = s;
     bufferevent_setcb(s->bev, pop3_session_on_read, pop3_session_on_write, pop3_session_on_event, s);
     bufferevent_setwatermark(s->bev, EV_READ, 0, POP3_INPUT_MAX);
     struct timeval idle = {POP3_IDLE_TIMEOUT, 0};

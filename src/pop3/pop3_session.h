@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 
+#include "event/evconn.h"
 #include "pop3/pop3_maildrop.h"
 #include "pop3/pop3_server.h"
 
@@ -67,7 +68,7 @@ typedef struct pop3_session {
     struct event *delay;        /* throttle: a failed login's reply waits on it */
     char *delayed_reply;        /* the reply sent when delay fires */
     int delayed_close;
-    struct evbuffer_cb_entry *flush_cb;
+    evconn_flush flush;         /* closing: waits for the last reply to reach the socket */
 } pop3_session;
 
 /* pop3_session_accept - a new connection; implicit_tls starts TLS at once (995-style) */

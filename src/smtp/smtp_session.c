@@ -81,8 +81,7 @@ void smtp_session_free(smtp_session *s)
     smtp_sasl_abandon(s);
     smtp_server_ip_release(s->srv, s->ip);
     s->srv->sessions--;
-    if (s->flush_cb)
-        evbuffer_remove_cb_entry(bufferevent_get_output(bufferevent_get_underlying(s->bev)), s->flush_cb);
+    evconn_flush_cancel(s->bev, &s->flush);
     bufferevent_free(s->bev);
     free(s->client_name);
     free(s->helo);
@@ -128,27 +127,17 @@ void smtp_session_reply(smtp_session *s, int code, const char *enh, const char *
     va_end(ap);
 }
 
-/* smtp_session_on_raw_drained - the socket under TLS wrote some output */
-static void smtp_session_on_raw_drained(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg)
+/* smtp_session_free_cb - smtp_session_free for a void * callback */
+static void smtp_session_free_cb(void *arg)
 {
-    if (evbuffer_get_length(out) == 0)
-        smtp_session_free(arg);
+    smtp_session_free(arg);
 }
 
-/* smtp_session_free_when_flushed - free now if every reply reached the
- * socket, else once it has. Under TLS the session's own output drains into
- * the filter at once, so the raw socket's buffer is what must be empty. */
+/* smtp_session_free_when_flushed - free now if every reply reached the socket, else once it has */
 static void smtp_session_free_when_flushed(smtp_session *s)
 {
-    if (evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
-        return; /* smtp_session_on_write calls again */
-    struct bufferevent *raw = bufferevent_get_underlying(s->bev);
-    if (!raw || evbuffer_get_length(bufferevent_get_output(raw)) == 0) {
+    if (evconn_flushed(s->bev, &s->flush))
         smtp_session_free(s);
-        return;
-    }
-    if (!s->flush_cb)
-        s->flush_cb = evbuffer_add_cb(bufferevent_get_output(raw), smtp_session_on_raw_drained, s);
 }
 
 /* smtp_session_close - final reply; the session ends once it is flushed */
@@ -382,6 +371,8 @@ void smtp_session_accept(smtp_server *srv, int fd, const char *ip, smtp_service 
         srv->all->prev = s;
     srv->all = s;
     s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    s->flush.done = smtp_session_free_cb;
+    s->flush.arg = s;
     bufferevent_setcb(s->bev, smtp_session_on_read, smtp_session_on_write, smtp_session_on_event, s);
     bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_INPUT_MAX);
     struct timeval idle = {srv->cfg->idle_timeout, 0};

@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 
+#include "event/evconn.h"
 #include "lib/buf.h"
 #include "mail/data_reader.h"
 #include "smtp/smtp_server.h"
@@ -67,7 +68,7 @@ typedef struct smtp_session {
     unsigned long transactions;
     struct dns_query *dns_q;
     struct event *timer;        /* greet pause */
-    struct evbuffer_cb_entry *flush_cb; /* closing under TLS: waits for the raw socket to drain */
+    evconn_flush flush;         /* closing: waits for the last reply to reach the socket */
     smtp_service service;       /* the listener that accepted us: MX, submission, submissions */
     char *auth_user;            /* account that authenticated (SASL), NULL before */
     struct smtp_sasl *sasl;     /* AUTH exchange or password check in progress, NULL otherwise */
