@@ -5,8 +5,8 @@
  * policy evaluated, auth results) can be produced later.
  *
  * dmarcstore_add() is safe from any thread and never waits for the disk:
- * rows go to one writer thread that inserts them in batches, one
- * transaction each (the same pattern as msglog). Before dmarcstore_start()
+ * rows go to the batched writer thread of sqlwriter.h, as the message
+ * log's do. Before dmarcstore_start()
  * (CLI, tests) rows are dropped. At most DMARCSTORE_PENDING_MAX rows wait;
  * past that they are dropped with a warning (the log line of the message
  * stays the record).
