@@ -141,6 +141,17 @@ class PochtaInstance:
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
+    def wait_log(self, qid, pattern, timeout=30.0):
+        """`pochta log QID` once it matches the regular expression pattern."""
+        deadline = time.time() + timeout
+        out = ""
+        while time.time() < deadline:
+            out = self.cli("log", qid, check=False).stdout
+            if re.search(pattern, out):
+                return out
+            time.sleep(0.2)
+        raise AssertionError(f"no {pattern!r} in the log of {qid}:\n{out}\n{self.read_log()[-5000:]}")
+
     # --- mailboxes -------------------------------------------------------------
     def maildir(self, address):
         local, domain = address.split("@")

@@ -17,9 +17,9 @@ import subprocess
 import time
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from pochta_instance import POCHTA, free_port
+from smtppeer import start_peer
 
 PEER_IP = "127.0.0.160"
 MTA_IP = "127.0.0.161"
@@ -49,8 +49,7 @@ class Peer:
 def peer():
     handler = Peer()
     port = free_port(PEER_IP)
-    ctl = Controller(handler, hostname=PEER_IP, port=port, server_hostname="peer.bounce.test")
-    ctl.start()
+    ctl = start_peer(handler, PEER_IP, port, "peer.bounce.test")
     handler.port = port
     yield handler
     ctl.stop()
@@ -82,15 +81,6 @@ def submit(inst, rcpt, subject):
     return re.search(rb"queued as ([0-9A-F]{16})", text).group(1).decode()
 
 
-def wait_log(inst, qid, pattern, timeout=30.0):
-    deadline = time.time() + timeout
-    out = ""
-    while time.time() < deadline:
-        out = inst.cli("log", qid, check=False).stdout
-        if re.search(pattern, out):
-            return out
-        time.sleep(0.2)
-    raise AssertionError(f"no {pattern!r} in the log of {qid}:\n{out}\n{inst.read_log()[-5000:]}")
 
 
 def wait_peer(peer, rcpt, timeout=30.0):
@@ -141,7 +131,7 @@ def test_refused_at_rcpt_our_dsn_is_collected_then_submission_refuses(mx, peer):
     assert m and m.group(1) == qid and m.group(2) == "perm1=hard.bounce.test", verp
     # our own DSN goes to the message's (short) VERP address, one notice for all the run's
     # refusals, is read, and lands in the original message's log
-    log = wait_log(mx, qid, r"bounce_received .*reason=userunknown")
+    log = mx.wait_log(qid, r"bounce_received .*reason=userunknown")
     assert re.search(rf"dsn to=<bounces\+{qid}=[a-z2-7]+@example\.test> rcpt=<{re.escape(rcpt)}>",
                      log.replace("event=", "")), log
     assert f"rcpt=<{rcpt}> status=5.1.1 reply=550 reason=userunknown hard=yes suppressed=yes" in log
@@ -177,15 +167,15 @@ def test_remote_dsn_over_port_25_counts_until_the_threshold(mx, peer):
         qids.append(qid)
         verp = wait_peer(peer, rcpt)
         assert VERP_RE.match(verp).group(1) == qid
-        wait_log(mx, qid, r"delivered .*relay=remote")
+        mx.wait_log(qid, r"delivered .*relay=remote")
         code, text, data = send_port25(mx, "", verp, dsn(verp, rcpt, "5.1.6", diag, subject))
         assert code == 250, text
         bid = queued_id(data)
-        log = wait_log(mx, qid, r"bounce_received")
+        log = mx.wait_log(qid, r"bounce_received")
         assert f"rcpt=<{rcpt}> status=5.1.6 reply=550 reason=hasmoved hard=yes" in log
         assert f"bounce_id={bid}" in log and "remote_mta=store.bounce.test" in log
         assert ("suppressed=yes" in log) == (n == 2)
-        wait_log(mx, bid, r"relay=collector")
+        mx.wait_log(bid, r"relay=collector")
         assert "dsn" not in mx.cli("log", bid).stdout.split("relay=collector")[1]
         mx.wait_message_matching("alice@example.test", lambda b, s=subject: s.encode() in b
                                  and b"Final-Recipient: rfc822; moved1" in b)
@@ -227,13 +217,13 @@ def test_mail_to_the_bounce_address_is_never_bounced(mx, peer):
     rcpt = "ok4@hard.bounce.test"
     qid = submit(mx, rcpt, "for a reply")
     verp = wait_peer(peer, rcpt)
-    wait_log(mx, qid, r"delivered .*relay=remote")
+    mx.wait_log(qid, r"delivered .*relay=remote")
     # a plain message (not a report) from a real sender: not counted, not bounced, handed to alice
     body = b"From: carol@friends.example\r\nTo: x\r\nSubject: just a reply\r\n\r\nthanks\r\n"
     code, text, data = send_port25(mx, "carol@friends.example", verp, body)
     assert code == 250, text
     bid = queued_id(data)
-    log = wait_log(mx, bid, r"relay=collector")
+    log = mx.wait_log(bid, r"relay=collector")
     assert "counted=0" in log and "bounced" not in log and " dsn " not in log.replace("event=", " ")
     mx.wait_message_matching("alice@example.test", lambda b: b"just a reply" in b)
     assert "bounce_received" not in mx.cli("log", qid).stdout

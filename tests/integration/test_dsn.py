@@ -20,6 +20,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
 from pochta_instance import free_port
+from smtppeer import start_peer
 
 DSN_PEER_IP = "127.0.0.180"
 PLAIN_PEER_IP = "127.0.0.181"
@@ -85,10 +86,8 @@ class DsnController(Controller):
 def peers():
     port = free_port(DSN_PEER_IP)
     capable, plain = PeerHandler(True), PeerHandler(False)
-    c1 = DsnController(capable, hostname=DSN_PEER_IP, port=port, server_hostname="peer.dsn.test")
-    c2 = DsnController(plain, hostname=PLAIN_PEER_IP, port=port, server_hostname="plain.dsn.test")
-    c1.start()
-    c2.start()
+    c1 = start_peer(capable, DSN_PEER_IP, port, "peer.dsn.test", controller=DsnController)
+    c2 = start_peer(plain, PLAIN_PEER_IP, port, "plain.dsn.test", controller=DsnController)
     yield port, capable, plain
     c2.stop()
     c1.stop()
@@ -114,15 +113,6 @@ def send(inst, rcpts, mail_params=(), subject="dsn test", body="hello there\r\n"
     return re.search(rb"queued as ([0-9A-F]{16})", reply).group(1).decode()
 
 
-def wait_log(inst, qid, pattern, timeout=20.0):
-    deadline = time.time() + timeout
-    out = ""
-    while time.time() < deadline:
-        out = inst.cli("log", qid, check=False).stdout
-        if re.search(pattern, out):
-            return out
-        time.sleep(0.2)
-    raise AssertionError(f"no {pattern!r} in the log of {qid}:\n{out}\n{inst.read_log()[-3000:]}")
 
 
 def notice(raw):
@@ -183,7 +173,7 @@ def test_unknown_parameter_still_555(inst):
 def test_notify_never_gives_no_bounce(inst, peers):
     inst.cli("alias", "add", "never@example.test", "perm-never@no.dsn.test")
     qid = send(inst, [("never@example.test", ["NOTIFY=NEVER"])])
-    log = wait_log(inst, qid, r"removed")
+    log = inst.wait_log(qid, r"removed")
     assert re.search(r"bounced .*status=5\.1\.1", log)
     assert " dsn " not in log
     time.sleep(1.0)
@@ -214,12 +204,12 @@ def test_notify_success_local_delivery_with_envid_and_orcpt(inst):
     assert rcpts[0]["Action"] == "delivered" and rcpts[0]["Status"] == "2.0.0"
     assert parts[2].get_content_type() == "text/rfc822-headers"
     assert "Subject: success wanted" in parts[2].get_payload()
-    assert "action=delivered" in wait_log(inst, qid, r"removed")
+    assert "action=delivered" in inst.wait_log(qid, r"removed")
 
 
 def test_default_notify_gives_no_success_notice(inst):
     qid = send(inst, [("alice@example.test", [])])
-    wait_log(inst, qid, r"removed")
+    inst.wait_log(qid, r"removed")
     time.sleep(1.0)
     assert inst.messages("bob@example.test") == []
 
@@ -238,7 +228,7 @@ def test_notify_success_relayed_to_peer_without_dsn(inst, peers):
     # the peer offered no DSN, so it was given no DSN parameters
     sent = [a for v, a in plain.lines if "carl@no.dsn.test" in a]
     assert sent and not any(k in sent[0].upper() for k in ("NOTIFY", "ORCPT"))
-    wait_log(inst, qid, r"removed")
+    inst.wait_log(qid, r"removed")
 
 
 def test_parameters_passed_to_dsn_capable_peer(inst, peers):
@@ -246,7 +236,7 @@ def test_parameters_passed_to_dsn_capable_peer(inst, peers):
     inst.cli("alias", "add", "relay2@example.test", "dora@yes.dsn.test")
     qid = send(inst, [("relay2@example.test", ["NOTIFY=SUCCESS,DELAY", "ORCPT=rfc822;dora+2Bx@old.example"])],
                mail_params=["RET=HDRS", "ENVID=env+3Dpass"], subject="passed on")
-    log = wait_log(inst, qid, r"removed")
+    log = inst.wait_log(qid, r"removed")
     rcpt = [a for v, a in capable.lines if v == "RCPT" and "dora@yes.dsn.test" in a]
     assert len(rcpt) == 1
     assert "NOTIFY=SUCCESS,DELAY" in rcpt[0] and "ORCPT=rfc822;dora+2Bx@old.example" in rcpt[0]
@@ -300,7 +290,7 @@ def test_several_failures_in_one_run_give_one_notice(inst, peers):
     inst.cli("alias", "add", "three@example.test", "perm-c@yes.dsn.test")
     qid = send(inst, [("two@example.test", []), ("three@example.test", ["ORCPT=rfc822;three@example.test"])],
                subject="three failures")
-    wait_log(inst, qid, r"removed")
+    inst.wait_log(qid, r"removed")
     inst.wait_messages("bob@example.test", 1)
     time.sleep(1.0)
     msgs = inst.messages("bob@example.test")
@@ -325,8 +315,8 @@ def test_delay_warning_only_when_asked(pochta_factory, peers):
     _, _, _, rcpts = notice(inst.wait_messages("bob@example.test", 1)[0])
     assert rcpts[0]["Action"] == "delayed" and rcpts[0]["Final-Recipient"] == "rfc822; slowd@example.test"
     assert "slow-d@no.dsn.test" in rcpts[0]["Diagnostic-Code"]
-    wait_log(inst, q1, r"(?s)(deferred.*){3}")
-    wait_log(inst, q2, r"(?s)(deferred.*){3}")
+    inst.wait_log(q1, r"(?s)(deferred.*){3}")
+    inst.wait_log(q2, r"(?s)(deferred.*){3}")
     assert " dsn " not in inst.cli("log", q1).stdout
     assert len(inst.messages("bob@example.test")) == 1
 
@@ -338,7 +328,7 @@ def test_parameters_survive_a_restart(pochta_factory, peers):
     inst.cli("alias", "add", "later@example.test", "once-r@no.dsn.test")
     qid = send(inst, [("later@example.test", ["NOTIFY=SUCCESS", "ORCPT=rfc822;later+2Bx@example.test"])],
                mail_params=["ENVID=restart-1", "RET=HDRS"], subject="across a restart")
-    wait_log(inst, qid, r"deferred")
+    inst.wait_log(qid, r"deferred")
     inst.stop()
     inst.start()
     msg, parts, per_msg, rcpts = notice(inst.wait_messages("bob@example.test", 1)[0])
@@ -346,4 +336,4 @@ def test_parameters_survive_a_restart(pochta_factory, peers):
     assert rcpts[0]["Action"] == "relayed" and rcpts[0]["Final-Recipient"] == "rfc822; once-r@no.dsn.test"
     assert rcpts[0]["Original-Recipient"] == "rfc822; later+x@example.test"
     assert parts[2].get_content_type() == "text/rfc822-headers"
-    wait_log(inst, qid, r"removed")
+    inst.wait_log(qid, r"removed")

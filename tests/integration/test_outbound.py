@@ -9,14 +9,12 @@ temp* -> 451 4.3.0 the first time, then accepted; slow* -> always 451 4.7.1.
 import os
 import re
 import smtplib
-import ssl
-import subprocess
 import time
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from pochta_instance import free_port
+from smtppeer import start_peer
 
 PEER_IP = "127.0.0.100"
 
@@ -46,24 +44,13 @@ class PeerHandler:
 
 @pytest.fixture(scope="module")
 def peer(tmp_path_factory):
-    d = tmp_path_factory.mktemp("peer")
-    cert, key = str(d / "cert.pem"), str(d / "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=peer.outbound.test", "-keyout", key, "-out", cert],
-                   check=True, capture_output=True)
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert, key)
     handler = PeerHandler()
     port = free_port(PEER_IP)
-    ctl = Controller(handler, hostname=PEER_IP, port=port, tls_context=ctx, require_starttls=False,
-                     server_hostname="peer.outbound.test")
-    ctl.start()
+    ctl = start_peer(handler, PEER_IP, port, "peer.outbound.test", tls_dir=tmp_path_factory.mktemp("peer"))
     handler.port = port
     # the same port on 127.0.0.102: clear text only, no SMTPUTF8 (a plain old server)
     handler.plain = PeerHandler()
-    ctl2 = Controller(handler.plain, hostname="127.0.0.102", port=port, enable_SMTPUTF8=False,
-                      server_hostname="plain.outbound.test")
-    ctl2.start()
+    ctl2 = start_peer(handler.plain, "127.0.0.102", port, "plain.outbound.test", enable_SMTPUTF8=False)
     yield handler
     ctl2.stop()
     ctl.stop()
@@ -93,15 +80,6 @@ def submit(inst, alias, target):
     return m.group(1).decode(), subject
 
 
-def wait_log(inst, qid, pattern, timeout=20.0):
-    deadline = time.time() + timeout
-    out = ""
-    while time.time() < deadline:
-        out = inst.cli("log", qid, check=False).stdout
-        if re.search(pattern, out):
-            return out
-        time.sleep(0.2)
-    raise AssertionError(f"no {pattern!r} in the log of {qid}:\n{out}\n{inst.read_log()}")
 
 
 def peer_got(peer, subject):
@@ -110,7 +88,7 @@ def peer_got(peer, subject):
 
 def test_delivers_over_starttls_and_logs_the_reply(sender, peer):
     qid, subject = submit(sender, "fwd1@example.test", "alice@ok.outbound.test")
-    log = wait_log(sender, qid, r"event=removed|removed")
+    log = sender.wait_log(qid, r"event=removed|removed")
     got = peer_got(peer, subject)
     assert len(got) == 1
     mail_from, rcpts, content, tls = got[0]
@@ -124,18 +102,18 @@ def test_delivers_over_starttls_and_logs_the_reply(sender, peer):
 
 def test_mx_preference_fallback_and_implicit_mx(sender, peer):
     qid, subject = submit(sender, "fwd2@example.test", "bob@fb.outbound.test")
-    log = wait_log(sender, qid, r"removed")
+    log = sender.wait_log(qid, r"removed")
     assert len(peer_got(peer, subject)) == 1
     # the preferred MX (pref 5, nothing listening) was tried first, then pref 20
     assert log.index("ip=127.0.0.101") < log.index("ip=127.0.0.100")
     qid2, subject2 = submit(sender, "fwd3@example.test", "bob@implicit.outbound.test")
-    wait_log(sender, qid2, r"removed")
+    sender.wait_log(qid2, r"removed")
     assert len(peer_got(peer, subject2)) == 1
 
 
 def test_4xx_is_retried_then_delivered(sender, peer):
     qid, subject = submit(sender, "fwd4@example.test", "temp1@ok.outbound.test")
-    log = wait_log(sender, qid, r"removed")
+    log = sender.wait_log(qid, r"removed")
     assert "deferred" in log and "451 4.3.0" in log
     assert log.index("deferred") < log.index("delivered")
     assert len(peer_got(peer, subject)) == 1
@@ -143,7 +121,7 @@ def test_4xx_is_retried_then_delivered(sender, peer):
 
 def test_5xx_bounces_with_remote_reply(sender, peer):
     qid, subject = submit(sender, "fwd5@example.test", "perm1@ok.outbound.test")
-    log = wait_log(sender, qid, r"removed")
+    log = sender.wait_log(qid, r"removed")
     assert re.search(r"bounced .*status=5\.1\.1", log)
     assert "User unknown in peer table" in log and "after RCPT TO" in log
     assert peer_got(peer, subject) == []
@@ -151,7 +129,7 @@ def test_5xx_bounces_with_remote_reply(sender, peer):
 
 def test_null_mx_bounces_at_once(sender, peer):
     qid, _ = submit(sender, "fwd6@example.test", "x@nullmx.outbound.test")
-    log = wait_log(sender, qid, r"removed")
+    log = sender.wait_log(qid, r"removed")
     assert re.search(r"bounced .*status=5\.1\.10", log)
     assert "null MX" in log
     assert "deferred" not in log
@@ -199,14 +177,14 @@ def test_smtputf8_message_to_server_without_it_bounces(sender, peer):
         code, msg = s.data("From: карол@good.sender.test\r\nSubject: utf8\r\n\r\nпривет\r\n".encode())
     assert code == 250
     qid = re.search(rb"queued as ([0-9A-F]{16})", msg).group(1).decode()
-    log = wait_log(sender, qid, r"removed")
+    log = sender.wait_log(qid, r"removed")
     assert re.search(r"bounced .*status=5\.6\.7", log) and "SMTPUTF8" in log
     assert not [m for m in peer.plain.messages if b"utf8" in m[2]]
 
 
 def test_server_without_starttls_gets_mail_in_clear(sender, peer):
     qid, subject = submit(sender, "fwd9@example.test", "carl@notls.outbound.test")
-    log = wait_log(sender, qid, r"removed")
+    log = sender.wait_log(qid, r"removed")
     got = [m for m in peer.plain.messages if subject.encode() in m[2]]
     assert len(got) == 1 and got[0][3] is False
     assert "ip=127.0.0.102" in log and "tls=no" in log
@@ -244,7 +222,7 @@ def test_forwarded_mail_of_other_domains_is_not_signed(sender, peer):
     os.makedirs(os.path.join(sender.dir, "dkim"), exist_ok=True)
     sender.cli("dkim", "keygen", "example.test", "--out", os.path.join(sender.dir, "dkim"))
     qid, subject = submit(sender, "fwd11@example.test", "ns@ok.outbound.test")
-    wait_log(sender, qid, r"removed")
+    sender.wait_log(qid, r"removed")
     got = peer_got(peer, subject)
     assert len(got) == 1 and b"DKIM-Signature" not in got[0][2]
 
@@ -271,7 +249,7 @@ def test_delay_warning_dsn_once(pochta_factory, peer):
     assert rcpt["Action"] == "delayed" and rcpt["Status"] == "4.4.7"
     assert "greylisted by the peer" in rcpt["Diagnostic-Code"]
     # later retries (one a second) do not warn again
-    wait_log(inst, qid, r"(?s)(deferred.*){4}")
+    inst.wait_log(qid, r"(?s)(deferred.*){4}")
     assert len(inst.messages("bob@example.test")) == 1
     assert inst.cli("log", qid).stdout.count("action=delayed") == 1
 
@@ -284,6 +262,6 @@ def test_null_sender_is_never_bounced(sender, peer):
         s.rcpt("fwd13@example.test")
         _, reply = s.data(b"From: MAILER-DAEMON@good.sender.test\r\nSubject: a bounce\r\n\r\nx\r\n")
     qid = re.search(rb"queued as ([0-9A-F]{16})", reply).group(1).decode()
-    log = wait_log(sender, qid, r"removed")
+    log = sender.wait_log(qid, r"removed")
     assert re.search(r"bounced .*status=5\.1\.1", log)
     assert " dsn " not in log

@@ -12,13 +12,12 @@ import asyncio
 import re
 import smtplib
 import ssl
-import subprocess
 import time
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from pochta_instance import free_port
+from smtppeer import start_peer
 
 PEER_IP = "127.0.0.210"
 SENDER = "desk@trace.test"
@@ -56,18 +55,9 @@ class PeerHandler:
 
 @pytest.fixture(scope="module")
 def peer(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tracepeer")
-    cert, key = str(d / "cert.pem"), str(d / "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=peer.trace.test", "-keyout", key, "-out", cert],
-                   check=True, capture_output=True)
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert, key)
     handler = PeerHandler()
     handler.port = free_port(PEER_IP)
-    ctl = Controller(handler, hostname=PEER_IP, port=handler.port, tls_context=ctx, require_starttls=False,
-                     server_hostname="peer.trace.test")
-    ctl.start()
+    ctl = start_peer(handler, PEER_IP, handler.port, "peer.trace.test", tls_dir=tmp_path_factory.mktemp("tracepeer"))
     yield handler
     ctl.stop()
 
