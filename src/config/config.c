@@ -70,6 +70,8 @@ const config_key config_keys[] = {
     {"dkim_key_dir", CK_PATH, F(dkim_key_dir), NULL, 0, 0, "directory of DKIM signing keys DOMAIN.SELECTOR.pem (as `pochta dkim keygen --out` writes them); default state_dir/dkim"},
     {"msglog_retention", CK_DURATION, F(msglog_retention), "30d", 0, 3650 * 86400, "keep message-log rows (pochta log/trace, refusals included) this long (s/m/h/d; 0 = forever)"},
     {"msglog_max_rows", CK_UINT, F(msglog_max_rows), "1000000", 0, 1000000000, "at most this many message-log rows; the oldest go first (0 = no cap)"},
+    {"remote_destination_concurrency", CK_UINT, F(remote_destination_concurrency), "20", 1, 1000, "simultaneous outbound SMTP sessions per recipient domain; more wait up to 30 s, then are deferred (4.4.5)"},
+    {"remote_connection_reuse_time", CK_DURATION, F(remote_connection_reuse_time), "5s", 0, 300, "keep an outbound SMTP connection this long after a delivery, for the next message to the same server (s/m; 0 = one connection per message)"},
     {"remote_timeout", CK_DURATION, F(remote_timeout), "5m", 1, 3600, "deadline of one connect, read or write in outbound SMTP (s/m/h)"},
     {"authserv_id", CK_STR, F(authserv_id), NULL, 0, 0, "our name in Authentication-Results (default: hostname)"},
     {"spf_fail_action", CK_CHOICE, F(spf_fail_action), "reject", 0, 0, "SPF fail at MAIL FROM or HELO: reject (550 5.7.23) or mark (header only)"},

@@ -57,6 +57,8 @@ typedef struct pochta_config {
     unsigned queue_lifetime;  /* seconds before giving up, default 5d */
     unsigned remote_smtp_port; /* TCP port of remote MX hosts, default 25 (tests, smarthosts) */
     unsigned remote_timeout;  /* seconds one remote SMTP read/write/connect may take, default 300 */
+    unsigned remote_destination_concurrency; /* outbound sessions per recipient domain, default 20 */
+    unsigned remote_connection_reuse_time;   /* seconds an idle outbound connection is kept, default 5; 0 = off */
     char *dkim_key_dir;       /* DOMAIN.SELECTOR.pem signing keys; NULL = state_dir/dkim */
     unsigned delay_warning;   /* seconds in the queue before a "delayed" DSN, default 4h; 0 = never */
     unsigned msglog_retention; /* seconds message-log rows are kept, default 30d; 0 = forever */

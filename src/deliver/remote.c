@@ -13,13 +13,16 @@
 #include "deliver/remote.h"
 #include "config/config.h"
 #include "deliver/dkim_out.h"
+#include "deliver/remote_pool.h"
 #include "dns/dns.h"
 #include "lib/log.h"
+#include "lib/xalloc.h"
 #include "mail/smtp_cmd.h"
 #include "queue/queue_file.h"
 #include "store/msglog.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -41,6 +44,9 @@
 #define REMOTE_REPLY_MAX 4096
 #define REMOTE_MAX_MX 10
 #define REMOTE_MAX_ADDRS 4
+#define REMOTE_SLOT_WAIT_MS 30000 /* longest wait for a session slot of a busy destination, then 4.4.5 */
+#define REMOTE_RSET_WAIT_MS 20000 /* liveness check of a cached connection (capped by remote_timeout) */
+#define REMOTE_QUIT_WAIT_MS 2000  /* QUIT of an idle connection we give up: do not wait long for a reply */
 
 typedef struct remote_ctx {
     struct event_base *base;
@@ -58,6 +64,7 @@ typedef struct remote_conn {
     int code;                      /* last reply code */
     char reply[REMOTE_REPLY_MAX];  /* last reply, lines joined with " / " */
     int ext_tls, ext_size, ext_8bit, ext_utf8, ext_dsn;
+    unsigned wait_ms;              /* deadline of one wait; 0 = remote_timeout */
 } remote_conn;
 
 static pthread_key_t remote_key;
@@ -102,7 +109,7 @@ static remote_ctx *remote_thread_ctx(const pochta_config *cfg)
 static int remote_wait(const remote_conn *c, short events)
 {
     struct pollfd p = {.fd = c->fd, .events = events};
-    int ms = (int)(c->cfg->remote_timeout ? c->cfg->remote_timeout : 300) * 1000;
+    int ms = c->wait_ms ? (int)c->wait_ms : (int)(c->cfg->remote_timeout ? c->cfg->remote_timeout : 300) * 1000;
     int r;
     do
         r = poll(&p, 1, ms);
@@ -339,6 +346,8 @@ typedef struct remote_out {
     const queue_rcpt_dsn *rd; /* the recipient's NOTIFY and ORCPT (RFC 3461) */
     int *dsn_passed;          /* set when the server took them (it offered DSN) */
     const char *mail_from;    /* MAIL FROM: the VERP return path, or the sender */
+    const char *dest;         /* the destination whose session slots we use: lower-case A-label domain */
+    int busy;                 /* no slot within REMOTE_SLOT_WAIT_MS: stop trying, defer (4.4.5) */
 } remote_out;
 
 /* remote_dsn_params - RFC 3461 4: RET/ENVID for MAIL and NOTIFY/ORCPT for RCPT, when the server offers DSN */
@@ -403,14 +412,19 @@ static int remote_hello(remote_conn *c, remote_out *o, remote_status *st)
     return 0;
 }
 
-/* remote_session - one SMTP transaction on a connected socket */
-static remote_status remote_session(remote_conn *c, const queue_msg *m, const char *to, remote_out *o)
+/* remote_open - greeting, EHLO and STARTTLS of a new connection; 0, or -1 (o and *st filled) */
+static int remote_open(remote_conn *c, remote_out *o, remote_status *st)
 {
-    remote_status st = REMOTE_TEMPFAIL;
-    if (remote_reply(c) != 220)
-        return remote_fail(c, "in the greeting", o);
-    if (remote_hello(c, o, &st) < 0)
-        return st;
+    if (remote_reply(c) != 220) {
+        *st = remote_fail(c, "in the greeting", o);
+        return -1;
+    }
+    return remote_hello(c, o, st);
+}
+
+/* remote_transaction - MAIL, RCPT, DATA of one message on a session past EHLO */
+static remote_status remote_transaction(remote_conn *c, const queue_msg *m, remote_out *o)
+{
     if (m->smtputf8 && !c->ext_utf8) {
         snprintf(o->status, o->statuslen, "5.6.7");
         snprintf(o->reason, o->reasonlen, "%s[%s] does not support SMTPUTF8, and this message needs it "
@@ -443,6 +457,98 @@ static remote_status remote_session(remote_conn *c, const queue_msg *m, const ch
     return REMOTE_OK;
 }
 
+/* remote_discard - give up a connection: QUIT without waiting long, free it (the pool's close function) */
+static void remote_discard(remote_conn *c)
+{
+    c->wait_ms = REMOTE_QUIT_WAIT_MS;
+    remote_close(c, 1);
+    free(c);
+}
+
+/*
+ * remote_alive - may a cached connection carry the next message? Nothing
+ * unread and nothing arrived while idle (a close or a 421 shows as readable),
+ * then RSET answered 250 (RFC 5321 4.1.1.5); 1 yes, 0 no
+ */
+static int remote_alive(remote_conn *c)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    if (c->rlen || (c->ssl && SSL_pending(c->ssl)) || poll(&p, 1, 0) != 0)
+        return 0;
+    unsigned cap = c->cfg->remote_timeout * 1000u;
+    c->wait_ms = cap && cap < REMOTE_RSET_WAIT_MS ? cap : REMOTE_RSET_WAIT_MS;
+    int code = remote_cmd(c, "RSET");
+    c->wait_ms = 0;
+    return code == 250;
+}
+
+/* remote_conn_get - a cached live connection or a new one to ip (slot held); NULL with o filled when none */
+static remote_conn *remote_conn_get(const pochta_config *cfg, const queue_msg *m, const char *to, const char *host,
+                                    const char *ip, remote_out *o, int *reused)
+{
+    remote_conn *c = NULL;
+    *reused = 0;
+    pool_result pr = remote_pool_get(o->dest, ip, cfg->remote_smtp_port, REMOTE_SLOT_WAIT_MS, &c);
+    if (pr == POOL_BUSY) {
+        o->busy = 1;
+        snprintf(o->status, o->statuslen, "4.4.5");
+        snprintf(o->reason, o->reasonlen, "%u SMTP sessions to %s were already open (remote_destination_concurrency) "
+                 "and none became free within %d s: the message waits in the queue and is retried later",
+                 cfg->remote_destination_concurrency, o->dest, REMOTE_SLOT_WAIT_MS / 1000);
+        log_info(m->id, "event=remote_busy dest=%s limit=%u to=<%s>", o->dest, cfg->remote_destination_concurrency, to);
+        return NULL;
+    }
+    if (c) {
+        if (remote_alive(c)) {
+            snprintf(c->host, sizeof c->host, "%s", host); /* the name it is reached by now (SNI stays) */
+            *reused = 1;
+            remote_pool_reused();
+            return c;
+        }
+        log_debug(m->id, "event=remote_reuse_dead ip=%s action=connect_fresh", ip);
+        remote_discard(c); /* its slot stays ours, for the fresh connection */
+    }
+    c = xcalloc(1, sizeof *c);
+    c->cfg = cfg;
+    c->fd = -1;
+    snprintf(c->host, sizeof c->host, "%s", host);
+    snprintf(c->ip, sizeof c->ip, "%s", ip);
+    if (remote_connect(c, cfg->remote_smtp_port) < 0) {
+        snprintf(o->status, o->statuslen, "4.4.1");
+        snprintf(o->reason, o->reasonlen, "%s[%s]: %s", host, ip, c->reply);
+        msglog_event(m->id, "attempt", "to=<%s> host=%s ip=%s result=noconnect", to, host, ip);
+        free(c);
+        remote_pool_release(o->dest);
+        return NULL;
+    }
+    return c;
+}
+
+/* remote_try_addr - one attempt at one address of an MX host; REMOTE_TEMPFAIL means "try the next one" */
+static remote_status remote_try_addr(const pochta_config *cfg, const queue_msg *m, const char *to, const char *host,
+                                     const char *ip, remote_out *o)
+{
+    int reused;
+    remote_conn *c = remote_conn_get(cfg, m, to, host, ip, o, &reused);
+    if (!c)
+        return REMOTE_TEMPFAIL;
+    remote_status st = REMOTE_TEMPFAIL;
+    if (reused || remote_open(c, o, &st) == 0)
+        st = remote_transaction(c, m, o);
+    char q[REMOTE_REPLY_MAX + 64]; /* the whole reply: escaping may grow it a little */
+    log_quote(q, sizeof q, c->reply, strlen(c->reply));
+    msglog_event(m->id, "attempt", "to=<%s> host=%s ip=%s port=%u tls=%s cipher=%s code=%d reused=%s reply=%s", to,
+                 host, ip, cfg->remote_smtp_port, c->ssl ? SSL_get_version(c->ssl) : "no",
+                 c->ssl ? SSL_get_cipher_name(c->ssl) : "none", c->code, reused ? "yes" : "no", q);
+    /* after a 250 at end of data the session is back at its start (RFC 5321 4.1.1.4): keep it */
+    if (st == REMOTE_OK && remote_pool_put(o->dest, ip, cfg->remote_smtp_port, c->ssl != NULL, c))
+        return st;
+    remote_close(c, c->code > 0);
+    free(c);
+    remote_pool_release(o->dest);
+    return st;
+}
+
 /* remote_try_host - every address of one MX host; REMOTE_TEMPFAIL means "try the next host" */
 static remote_status remote_try_host(remote_ctx *x, const pochta_config *cfg, const queue_msg *m, const char *to,
                                      const char *host, remote_out *o)
@@ -450,33 +556,18 @@ static remote_status remote_try_host(remote_ctx *x, const pochta_config *cfg, co
     static const uint16_t types[2] = {DNS_T_A, DNS_T_AAAA};
     remote_status st = REMOTE_TEMPFAIL;
     int tried = 0;
-    for (int t = 0; t < 2; t++) {
+    for (int t = 0; t < 2 && !o->busy; t++) {
         dns_answer *a = NULL;
         if (dns_lookup_sync(x->base, x->dns, host, types[t], &a) != DNS_OK) {
             dns_answer_free(a);
             continue;
         }
-        for (size_t i = 0, n = 0; i < a->count && n < REMOTE_MAX_ADDRS; i++) {
+        for (size_t i = 0, n = 0; i < a->count && n < REMOTE_MAX_ADDRS && !o->busy; i++) {
             if (a->rr[i].type != types[t])
                 continue;
             n++;
             tried++;
-            remote_conn c = {.cfg = cfg, .fd = -1};
-            snprintf(c.host, sizeof c.host, "%s", host);
-            snprintf(c.ip, sizeof c.ip, "%s", a->rr[i].text);
-            if (remote_connect(&c, cfg->remote_smtp_port) < 0) {
-                snprintf(o->status, o->statuslen, "4.4.1");
-                snprintf(o->reason, o->reasonlen, "%s[%s]: %s", host, c.ip, c.reply);
-                msglog_event(m->id, "attempt", "to=<%s> host=%s ip=%s result=noconnect", to, host, c.ip);
-                continue;
-            }
-            st = remote_session(&c, m, to, o);
-            char q[REMOTE_REPLY_MAX + 64]; /* the whole reply: escaping may grow it a little */
-            log_quote(q, sizeof q, c.reply, strlen(c.reply));
-            msglog_event(m->id, "attempt", "to=<%s> host=%s ip=%s port=%u tls=%s cipher=%s code=%d reply=%s", to,
-                         host, c.ip, cfg->remote_smtp_port, c.ssl ? SSL_get_version(c.ssl) : "no",
-                         c.ssl ? SSL_get_cipher_name(c.ssl) : "none", c.code, q);
-            remote_close(&c, c.code > 0);
+            st = remote_try_addr(cfg, m, to, host, a->rr[i].text, o);
             if (st != REMOTE_TEMPFAIL) {
                 dns_answer_free(a); /* a definite answer; a 4xx moves on to the next address (RFC 5321 5.1) */
                 return st;
@@ -532,7 +623,7 @@ static remote_status remote_route(remote_ctx *x, const pochta_config *cfg, const
     } else {
         size_t idx[REMOTE_MAX_MX];
         size_t n = remote_mx_order(a, idx);
-        for (size_t i = 0; i < n && st == REMOTE_TEMPFAIL; i++)
+        for (size_t i = 0; i < n && st == REMOTE_TEMPFAIL && !o->busy; i++)
             if (a->rr[idx[i]].text[0])
                 st = remote_try_host(x, cfg, m, to, a->rr[idx[i]].text, o);
     }
@@ -548,8 +639,9 @@ remote_status remote_deliver(const pochta_config *cfg, const queue_msg *m, const
     buf sig;
     buf_init(&sig, 16384);
     char rcpt[1100];
+    char dest[256];
     remote_out o = {&sig, rcpt, status, statuslen, reason, reasonlen, rd, dsn_passed,
-                    mail_from ? mail_from : m->sender};
+                    mail_from ? mail_from : m->sender, dest, 0};
     *dsn_passed = 0;
     const char *at = strrchr(to, '@');
     remote_ctx *x = remote_thread_ctx(cfg);
@@ -566,10 +658,26 @@ remote_status remote_deliver(const pochta_config *cfg, const queue_msg *m, const
     }
     /* RFC 5890/6531: without SMTPUTF8 the envelope may carry only A-labels */
     snprintf(rcpt, sizeof rcpt, "%.*s@%s", (int)(at - to), to, m->smtputf8 ? at + 1 : ace);
+    size_t dl = 0;
+    for (; ace[dl] && dl < sizeof dest - 1; dl++)
+        dest[dl] = (char)tolower((unsigned char)ace[dl]);
+    dest[dl] = '\0';
     if (dkim_out_sign(cfg, m->id, m->sender, m->data.data, m->data.len, &sig) > 0)
         msglog_event(m->id, "dkim", "to=<%s> signed=yes", to);
     remote_status st = remote_route(x, cfg, m, to, ace, &o);
     idn2_free(ace);
     buf_free(&sig);
     return st;
+}
+
+/* remote_start - session slots per destination and the connection cache, from cfg (see remote.h) */
+void remote_start(const pochta_config *cfg)
+{
+    remote_pool_start(cfg->remote_destination_concurrency, cfg->remote_connection_reuse_time, remote_discard);
+}
+
+/* remote_stop - QUIT and close every cached connection (see remote.h) */
+void remote_stop(void)
+{
+    remote_pool_stop();
 }

@@ -9,7 +9,9 @@
  * certificate check: RFC 7435), passes SIZE/BODY=8BITMIME/SMTPUTF8 and refuses
  * to send an SMTPUTF8 message to a server without that extension (5.6.7).
  * Every connect, read and write has the deadline cfg->remote_timeout.
- * Each attempt is written to the message log (host, IP, TLS, full reply).
+ * Each attempt is written to the message log (host, IP, TLS, reuse, full reply).
+ * Sessions per destination are limited and a connection is kept for the next
+ * message to the same host for a few seconds (remote_start, remote_pool.h).
  */
 #ifndef POCHTA_DELIVER_REMOTE_H
 #define POCHTA_DELIVER_REMOTE_H
@@ -39,5 +41,17 @@ typedef enum {
 remote_status remote_deliver(const struct pochta_config *cfg, const queue_msg *m, const char *to,
                              const char *mail_from, const queue_rcpt_dsn *rd, int *dsn_passed, char *status, size_t statuslen,
                              char *reason, size_t reasonlen);
+
+/*
+ * remote_start - before the first delivery: at most
+ * cfg->remote_destination_concurrency sessions per destination at once, and
+ * connections kept idle for cfg->remote_connection_reuse_time after a
+ * successful transaction, for the next message to the same host
+ * (remote_pool.h). Without it: no limit and one connection per attempt.
+ */
+void remote_start(const struct pochta_config *cfg);
+
+/* remote_stop - after the last delivery: QUIT and close the cached connections */
+void remote_stop(void);
 
 #endif

@@ -15,6 +15,7 @@
 #include "deliver/scheduler.h"
 #include "config/config.h"
 #include "deliver/deliver.h"
+#include "deliver/remote.h"
 #include "event/workq.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -245,6 +246,7 @@ scheduler *scheduler_start(struct event_base *base, const pochta_config *cfg, ch
     scheduler *s = xcalloc(1, sizeof *s);
     s->base = base;
     s->cfg = cfg;
+    remote_start(cfg); /* before the first worker delivers */
     s->wq = workq_new(base, "deliver", cfg->queue_workers ? cfg->queue_workers : 4);
     if (sched_scan(s, err, errlen) < 0) {
         scheduler_stop(s);
@@ -266,6 +268,7 @@ void scheduler_stop(scheduler *s)
         return;
     __atomic_store_n(&s->stopping, 1, __ATOMIC_RELEASE);
     workq_free(s->wq);
+    remote_stop(); /* no worker delivers any more: QUIT the cached connections */
     for (size_t b = 0; b < SCHED_BUCKETS; b++)
         while (s->buckets[b])
             sched_drop(s, s->buckets[b]);
