@@ -60,15 +60,23 @@ int dkim_tag_eq(const dkim_tag *t, const char *s);
 /* dkim_list_has - whether a colon-separated list (FWS allowed around items) holds item (case-insensitive) */
 int dkim_list_has(const char *p, size_t len, const char *item);
 
+/* Byte scanners (dkim_scan.c): the first index from i on, or len, where the caller must look at a
+ * byte. wsp_dirty: relaxed body canonicalisation changes something (an HTAB, or an SP followed by
+ * SP, HTAB, CR or the end); tagval: a byte that is not a VCHAR, or ';'; ctl: a byte <= 0x20. */
+size_t dkim_scan_wsp_dirty(const char *p, size_t i, size_t len);
+size_t dkim_scan_tagval(const char *p, size_t i, size_t len);
+size_t dkim_scan_ctl(const char *p, size_t i, size_t len);
+
 /* dkim_canon_header - append field f canonicalised (relaxed or simple), with its CRLF */
 buf_status dkim_canon_header(int relaxed, const char *p, size_t len, size_t name_len, buf *out);
 
 /*
  * Canonical body: simple is a prefix of the body plus an optional CRLF,
- * so it is described without a copy; relaxed is built in buf.
+ * so it is described without a copy; so is relaxed when no WSP run needs
+ * changing (most bodies); otherwise relaxed is built in rel.
  */
 typedef struct dkim_body {
-    const char *p;  /* canonical bytes (into the message for simple, into rel for relaxed) */
+    const char *p;  /* canonical bytes: into the message (simple, and relaxed when nothing changed), else into rel */
     size_t len;
     int add_crlf;   /* simple: a CRLF follows p[0..len) */
     buf rel;        /* relaxed storage, owned */

@@ -133,16 +133,20 @@ int dkim_tags_parse(const char *p, size_t len, dkim_taglist *tl)
             i++;
         t->val = p + i;
         size_t vend = i;
-        for (; i < len && p[i] != ';'; i++) {
-            unsigned char c = (unsigned char)p[i];
-            if (c >= 0x21 && c <= 0x7e)
-                vend = i + 1;
-            else if (!IS_FWS(c))
+        for (;;) { /* runs of VCHARs, separated by FWS */
+            size_t j = dkim_scan_tagval(p, i, len);
+            if (j > i)
+                vend = j;
+            i = j;
+            if (i == len || p[i] == ';')
+                break;
+            if (!IS_FWS(p[i]))
                 return -1;
+            i++;
         }
         t->val_len = vend - (size_t)(t->val - p);
         for (size_t k = 0; k < tl->n; k++)
-            if (tl->t[k].name_len == nl && memcmp(tl->t[k].name, t->name, nl) == 0)
+            if (tl->t[k].name_len == nl && tl->t[k].name[0] == t->name[0] && memcmp(tl->t[k].name, t->name, nl) == 0)
                 return -1; /* section 3.2: duplicate tags make the list invalid */
         tl->n++;
         if (i == len)
@@ -155,8 +159,8 @@ int dkim_tags_parse(const char *p, size_t len, dkim_taglist *tl)
 const dkim_tag *dkim_tag_get(const dkim_taglist *tl, const char *name)
 {
     size_t nl = strlen(name);
-    for (size_t i = 0; i < tl->n; i++)
-        if (tl->t[i].name_len == nl && memcmp(tl->t[i].name, name, nl) == 0)
+    for (size_t i = 0; i < tl->n; i++) /* first byte before memcmp: most tag names are one letter */
+        if (tl->t[i].name_len == nl && tl->t[i].name[0] == name[0] && memcmp(tl->t[i].name, name, nl) == 0)
             return &tl->t[i];
     return NULL;
 }
@@ -208,19 +212,25 @@ buf_status dkim_canon_header(int relaxed, const char *p, size_t len, size_t name
     const char *colon = memchr(p, ':', len);
     size_t i = colon ? (size_t)(colon - p) + 1 : len;
     int pending = 0, started = 0;
-    for (; i < len; i++) {
+    while (i < len) {
+        size_t j = dkim_scan_ctl(p, i, len), run = j > i ? j - i : 1; /* a run of visible bytes, or one other */
         char c = p[i];
-        if (c == '\r' || c == '\n')
+        if (j == i && (c == '\r' || c == '\n')) {
+            i++;
             continue; /* unfold */
-        if (IS_WSP(c)) {
+        }
+        if (j == i && IS_WSP(c)) {
             pending = started;
+            i++;
             continue;
         }
         if (pending)
             w[n++] = ' ';
         pending = 0;
         started = 1;
-        w[n++] = c;
+        memcpy(w + n, p + i, run);
+        n += run;
+        i += run;
     }
     w[n++] = '\r';
     w[n++] = '\n';
@@ -229,56 +239,61 @@ buf_status dkim_canon_header(int relaxed, const char *p, size_t len, size_t name
     return BUF_OK;
 }
 
-/* dkim_body_relaxed - section 3.4.4: WSP runs to one SP, none at line end, no trailing empty lines */
-static int dkim_body_relaxed(const char *body, size_t len, buf *out)
+/* dkim_body_rewrite - copy body to w from i on (w[0..i) already equals body), each WSP run turned
+ * into one SP, or dropped before a CRLF or the end; returns the output length */
+static size_t dkim_body_rewrite(const char *body, size_t len, size_t i, char *w)
 {
-    /* the output is never longer than the input plus one CRLF: reserve once, write directly */
-    buf_reset(out);
-    if (buf_append(out, body, len) != BUF_OK || buf_append(out, "\r\n", 2) != BUF_OK)
-        return -1;
-    char *w = out->data;
-    size_t n = 0, keep = 0; /* keep: output length after the last non-empty line */
-    size_t i = 0;
+    size_t n = i;
     while (i < len) {
-        const char *cr = memchr(body + i, '\r', len - i);
-        while (cr && !((size_t)(cr - body) + 1 < len && cr[1] == '\n'))
-            cr = memchr(cr + 1, '\r', len - (size_t)(cr + 1 - body));
-        size_t e = cr ? (size_t)(cr - body) : len;
-        size_t line_start = n;
-        int pending = 0;
-        for (size_t k = i; k < e; k++) {
-            char c = body[k];
-            if (IS_WSP(c)) {
-                pending = 1;
-                continue;
-            }
-            if (pending)
-                w[n++] = ' ';
-            pending = 0;
-            w[n++] = c;
-        }
-        w[n++] = '\r';
-        w[n++] = '\n';
-        if (n - line_start > 2)
-            keep = n;
-        i = e + 2; /* past the CRLF (or past the end for a last line without one) */
+        size_t j = i;
+        while (j < len && IS_WSP(body[j]))
+            j++;
+        if (j < len && !(body[j] == '\r' && j + 1 < len && body[j + 1] == '\n'))
+            w[n++] = ' ';
+        size_t d = dkim_scan_wsp_dirty(body, j, len);
+        memcpy(w + n, body + j, d - j);
+        n += d - j;
+        i = d;
     }
-    out->len = keep;
-    out->data[keep] = '\0';
+    return n;
+}
+
+/*
+ * dkim_body_relaxed - section 3.4.4: WSP runs to one SP, none at line end, no trailing empty
+ * lines, a final CRLF. When no WSP run needs changing (most bodies), the canonical body is a
+ * prefix of the message and nothing is copied; otherwise it is built in cb->rel.
+ */
+static int dkim_body_relaxed(const char *body, size_t len, dkim_body *cb)
+{
+    size_t i = dkim_scan_wsp_dirty(body, 0, len), n = len;
+    const char *p = body;
+    if (i < len) {
+        /* the output is never longer than the input: reserve once, write directly */
+        buf_reset(&cb->rel);
+        if (buf_append(&cb->rel, body, len) != BUF_OK)
+            return -1;
+        n = dkim_body_rewrite(body, len, i, cb->rel.data);
+        cb->rel.len = n;
+        cb->rel.data[n] = '\0';
+        p = cb->rel.data;
+    }
+    cb->add_crlf = n > 0 && !(n >= 2 && p[n - 2] == '\r' && p[n - 1] == '\n');
+    if (!cb->add_crlf) { /* drop empty lines at the end (every CRLF in p ends a line) */
+        while (n >= 4 && memcmp(p + n - 4, "\r\n\r\n", 4) == 0)
+            n -= 2;
+        if (n == 2)
+            n = 0; /* only an empty line was left */
+    }
+    cb->p = p;
+    cb->len = n;
     return 0;
 }
 
 /* dkim_body_canon - canonical body for one algorithm */
 int dkim_body_canon(int relaxed, const char *body, size_t len, dkim_body *cb)
 {
-    if (relaxed) {
-        if (dkim_body_relaxed(body, len, &cb->rel) < 0)
-            return -1;
-        cb->p = cb->rel.data;
-        cb->len = cb->rel.len;
-        cb->add_crlf = 0;
-        return 0;
-    }
+    if (relaxed)
+        return dkim_body_relaxed(body, len, cb);
     /* section 3.4.3: drop trailing CRLFs, then end with exactly one */
     size_t n = len;
     while (n >= 2 && body[n - 2] == '\r' && body[n - 1] == '\n')
@@ -399,15 +414,38 @@ static inline int dkim_b64_value(unsigned char c)
     return (int)dkim_b64_table[c] - 1;
 }
 
-/* dkim_b64_decode - strict base64 (padding optional, nothing after it) with FWS skipped */
+/* dkim_b64_quad - decode 4 base64 characters at s into 3 bytes at out; 0, or -1 when one is not
+ * in the alphabet (padding and FWS included: the caller goes character by character then) */
+static inline int dkim_b64_quad(const unsigned char *s, unsigned char *out)
+{
+    unsigned a = dkim_b64_table[s[0]] - 1u, b = dkim_b64_table[s[1]] - 1u;
+    unsigned c = dkim_b64_table[s[2]] - 1u, d = dkim_b64_table[s[3]] - 1u;
+    if ((a | b | c | d) > 63)
+        return -1;
+    unsigned v = a << 18 | b << 12 | c << 6 | d;
+    out[0] = (unsigned char)(v >> 16);
+    out[1] = (unsigned char)(v >> 8);
+    out[2] = (unsigned char)v;
+    return 0;
+}
+
+/* dkim_b64_decode - strict base64 (padding optional, nothing after it) with FWS skipped; whole
+ * groups of four go through dkim_b64_quad (b= and p= are decoded for every message) */
 int dkim_b64_decode(const char *p, size_t len, unsigned char *out, size_t outmax, size_t *outlen)
 {
     pthread_once(&dkim_b64_once, dkim_b64_init);
+    const unsigned char *s = (const unsigned char *)p;
     unsigned acc = 0;
     int bits = 0, pad = 0;
     size_t n = 0;
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)p[i];
+        while (bits == 0 && !pad && len - i >= 4 && outmax - n >= 3 && dkim_b64_quad(s + i, out + n) == 0) {
+            i += 4;
+            n += 3;
+        }
+        if (i == len)
+            break;
+        unsigned char c = s[i];
         if (IS_FWS(c))
             continue;
         if (c == '=') {

@@ -33,9 +33,14 @@
 /* DKIM_KEY_FILE_MAX - largest PEM file read */
 #define DKIM_KEY_FILE_MAX 65536
 
+/* The key keeps a context already set up for signing (RSA: PKCS#1 v1.5 with SHA-256; Ed25519:
+ * PureEdDSA), duplicated for each signature: setting one up fetches providers and takes locks,
+ * which for Ed25519 costs several percent of the signature itself. */
 struct dkim_key {
-    EVP_PKEY *pkey; /* owned */
+    EVP_PKEY *pkey;         /* owned */
     dkim_key_type type;
+    EVP_PKEY_CTX *rsa_tmpl; /* RSA: sign-initialised template, owned; NULL when it could not be built */
+    EVP_MD_CTX *ed_tmpl;    /* Ed25519: DigestSignInit'ed template, owned; NULL likewise */
 };
 
 /* The signed header set, in h= order; From is listed twice (oversigned). */
@@ -52,6 +57,41 @@ void dkim_sign_set_now(time_t now)
     dkim_sign_now = now;
 }
 
+/* dkim_rsa_sign_ctx - a sign context for pkey: PKCS#1 v1.5 padding, SHA-256 digest; NULL on failure */
+static EVP_PKEY_CTX *dkim_rsa_sign_ctx(EVP_PKEY *pkey)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(pkey, NULL);
+    if (ctx && EVP_PKEY_sign_init(ctx) == 1 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1 &&
+        EVP_PKEY_CTX_set_signature_md(ctx, dkim_sha256()) == 1)
+        return ctx;
+    EVP_PKEY_CTX_free(ctx);
+    return NULL;
+}
+
+/* dkim_ed_sign_ctx - a PureEdDSA sign context for pkey; NULL on failure */
+static EVP_MD_CTX *dkim_ed_sign_ctx(EVP_PKEY *pkey)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (md && EVP_DigestSignInit(md, NULL, NULL, NULL, pkey) == 1)
+        return md;
+    EVP_MD_CTX_free(md);
+    return NULL;
+}
+
+/* dkim_key_new - wrap pkey (ownership taken) with its sign template (caller frees with dkim_key_free) */
+static dkim_key *dkim_key_new(EVP_PKEY *pkey, dkim_key_type type)
+{
+    dkim_key *k = xcalloc(1, sizeof *k);
+    k->pkey = pkey;
+    k->type = type;
+    if (type == DKIM_KEY_RSA)
+        k->rsa_tmpl = dkim_rsa_sign_ctx(pkey);
+    else
+        k->ed_tmpl = dkim_ed_sign_ctx(pkey);
+    ERR_clear_error(); /* a missing template only means the slower path per signature */
+    return k;
+}
+
 /* dkim_key_wrap - check the type and size of pkey and take ownership; NULL (pkey freed) when unusable */
 static dkim_key *dkim_key_wrap(EVP_PKEY *pkey, char *err, size_t errlen)
 {
@@ -65,10 +105,7 @@ static dkim_key *dkim_key_wrap(EVP_PKEY *pkey, char *err, size_t errlen)
         EVP_PKEY_free(pkey);
         return NULL;
     }
-    dkim_key *k = xmalloc(sizeof *k);
-    k->pkey = pkey;
-    k->type = type;
-    return k;
+    return dkim_key_new(pkey, type);
 }
 
 /* dkim_key_from_pem - parse a PEM private key from memory */
@@ -118,10 +155,7 @@ dkim_key *dkim_key_generate(dkim_key_type type)
                                           : EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
     if (!pkey)
         return NULL;
-    dkim_key *k = xmalloc(sizeof *k);
-    k->pkey = pkey;
-    k->type = type;
-    return k;
+    return dkim_key_new(pkey, type);
 }
 
 /* dkim_key_free - release the key; NULL is fine */
@@ -129,6 +163,8 @@ void dkim_key_free(dkim_key *key)
 {
     if (!key)
         return;
+    EVP_PKEY_CTX_free(key->rsa_tmpl);
+    EVP_MD_CTX_free(key->ed_tmpl);
     EVP_PKEY_free(key->pkey);
     free(key);
 }
@@ -264,19 +300,26 @@ static buf_status dkim_build_unsigned(const dkim_key *key, const char *domain, c
     return st;
 }
 
-/* dkim_sign_digest - the private-key operation over the SHA-256 digest */
+/* dkim_sign_digest - the private-key operation over the SHA-256 digest, on a copy of the key's template */
 static int dkim_sign_digest(const dkim_key *key, const unsigned char dg[32], unsigned char *sig, size_t *siglen)
 {
     int ok;
     if (key->type == DKIM_KEY_RSA) {
-        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(key->pkey, NULL);
-        ok = ctx && EVP_PKEY_sign_init(ctx) == 1 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1 &&
-             EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1 && EVP_PKEY_sign(ctx, sig, siglen, dg, 32) == 1;
+        EVP_PKEY_CTX *ctx = key->rsa_tmpl ? EVP_PKEY_CTX_dup(key->rsa_tmpl) : dkim_rsa_sign_ctx(key->pkey);
+        ok = ctx && EVP_PKEY_sign(ctx, sig, siglen, dg, 32) == 1;
         EVP_PKEY_CTX_free(ctx);
     } else {
-        EVP_MD_CTX *md = EVP_MD_CTX_new();
-        ok = md && EVP_DigestSignInit(md, NULL, NULL, NULL, key->pkey) == 1 &&
-             EVP_DigestSign(md, sig, siglen, dg, 32) == 1;
+        EVP_MD_CTX *md = NULL;
+        if (key->ed_tmpl) {
+            md = EVP_MD_CTX_new();
+            if (md && EVP_MD_CTX_copy_ex(md, key->ed_tmpl) != 1) {
+                EVP_MD_CTX_free(md);
+                md = NULL;
+            }
+        } else {
+            md = dkim_ed_sign_ctx(key->pkey);
+        }
+        ok = md && EVP_DigestSign(md, sig, siglen, dg, 32) == 1;
         EVP_MD_CTX_free(md);
     }
     return ok ? 0 : -1;

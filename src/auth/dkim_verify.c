@@ -259,19 +259,26 @@ static dkim_result dkim_prepare(dkim_sig_state *st, const dkim_msg *m, const dki
 /* DKIM_KEY_CACHE - decoded public keys kept: OpenSSL 3 key decoding costs several
  * times an RSA verify, and mail from one sender reuses one key. Entries are keyed
  * by the whole key record as published (a hit parses no tags and decodes no base64;
- * only records that passed every check are kept) and hold, for RSA, a
- * verify context already set up for PKCS#1 v1.5 with SHA-256: duplicating it is
- * cheaper than building one per message (provider fetches). */
+ * only records that passed every check are kept) and hold a verify context already
+ * set up (RSA: PKCS#1 v1.5 with SHA-256; Ed25519: PureEdDSA): duplicating it is
+ * cheaper than building one per message (provider fetches, locks). */
 #define DKIM_KEY_CACHE 32
 /* DKIM_KEY_TEXT_MAX - longest key record cached (base64 of DKIM_MAX_KEY_BYTES plus tags) */
 #define DKIM_KEY_TEXT_MAX 4096
+
+/* A usable public key with its verify context (exactly one of rsa/ed set; either may be NULL
+ * when it could not be built, then dkim_check_sig builds one). Owned by whoever holds it. */
+typedef struct dkim_vkey {
+    EVP_PKEY *key;
+    EVP_PKEY_CTX *rsa; /* verify-initialised for RSA */
+    EVP_MD_CTX *ed;    /* DigestVerifyInit'ed for Ed25519 */
+} dkim_vkey;
 
 typedef struct dkim_cached_key {
     char text[DKIM_KEY_TEXT_MAX];
     size_t len;
     dkim_alg alg;
-    EVP_PKEY *key;         /* owned by the cache (one reference) */
-    EVP_PKEY_CTX *vctx;    /* RSA: verify-initialised template, owned; NULL for Ed25519 */
+    dkim_vkey k;           /* templates, owned by the cache (one reference to the key) */
     int strict, testing;   /* t=s, t=y */
     unsigned long used;
 } dkim_cached_key;
@@ -285,61 +292,97 @@ static EVP_PKEY_CTX *dkim_rsa_vctx(EVP_PKEY *key)
 {
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(key, NULL);
     if (ctx && EVP_PKEY_verify_init(ctx) == 1 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1 &&
-        EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1)
+        EVP_PKEY_CTX_set_signature_md(ctx, dkim_sha256()) == 1)
         return ctx;
     EVP_PKEY_CTX_free(ctx);
     return NULL;
 }
 
-/* dkim_key_hit - the cached entry for record txt; *key gets a reference, *vctx a duplicate,
- * flags[0..1] strict and testing; 1 on a hit. Takes the lock. */
-static int dkim_key_hit(dkim_alg alg, const char *txt, size_t len, EVP_PKEY **key, EVP_PKEY_CTX **vctx, int *flags)
+/* dkim_ed_vctx - a PureEdDSA verify context for key; NULL on failure */
+static EVP_MD_CTX *dkim_ed_vctx(EVP_PKEY *key)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (md && EVP_DigestVerifyInit(md, NULL, NULL, NULL, key) == 1)
+        return md;
+    EVP_MD_CTX_free(md);
+    return NULL;
+}
+
+/* dkim_vkey_clear - release what k holds */
+static void dkim_vkey_clear(dkim_vkey *k)
+{
+    EVP_PKEY_CTX_free(k->rsa);
+    EVP_MD_CTX_free(k->ed);
+    EVP_PKEY_free(k->key);
+    memset(k, 0, sizeof *k);
+}
+
+/* dkim_vkey_copy - out gets a reference to in's key and duplicates of its contexts; 0 or -1 */
+static int dkim_vkey_copy(const dkim_vkey *in, dkim_vkey *out)
+{
+    memset(out, 0, sizeof *out);
+    if (EVP_PKEY_up_ref(in->key) != 1)
+        return -1;
+    out->key = in->key;
+    if (in->rsa)
+        out->rsa = EVP_PKEY_CTX_dup(in->rsa);
+    if (in->ed && (out->ed = EVP_MD_CTX_new()) && EVP_MD_CTX_copy_ex(out->ed, in->ed) != 1) {
+        EVP_MD_CTX_free(out->ed);
+        out->ed = NULL;
+    }
+    return 0;
+}
+
+/* dkim_key_hit - the cached entry for record txt copied into *k (dkim_vkey_copy), flags[0..1]
+ * strict and testing; 1 on a hit. Takes the lock. */
+static int dkim_key_hit(dkim_alg alg, const char *txt, size_t len, dkim_vkey *k, int *flags)
 {
     int hit = 0;
-    *key = NULL;
-    *vctx = NULL;
+    memset(k, 0, sizeof *k);
     if (len > DKIM_KEY_TEXT_MAX)
         return 0;
     pthread_mutex_lock(&dkim_cache_lock);
     for (size_t i = 0; i < DKIM_KEY_CACHE && !hit; i++) {
         dkim_cached_key *c = &dkim_cache[i];
-        if (!c->key || c->alg != alg || c->len != len || memcmp(c->text, txt, len) != 0)
+        if (!c->k.key || c->alg != alg || c->len != len || memcmp(c->text, txt, len) != 0)
             continue;
         c->used = ++dkim_cache_clock;
-        *key = EVP_PKEY_up_ref(c->key) == 1 ? c->key : NULL;
-        *vctx = c->vctx && *key ? EVP_PKEY_CTX_dup(c->vctx) : NULL;
         flags[0] = c->strict;
         flags[1] = c->testing;
-        hit = *key != NULL;
+        hit = dkim_vkey_copy(&c->k, k) == 0;
     }
     pthread_mutex_unlock(&dkim_cache_lock);
     return hit;
 }
 
-/* dkim_key_insert - decode p= and keep the key under record txt; 0 with *key (one reference, the
- * caller frees; *vctx stays NULL: the caller builds one), or -1 when p= is unusable */
+/* dkim_key_insert - decode p= into *k (key and verify context, the caller's) and keep a copy under
+ * record txt; 0, or -1 when p= is unusable */
 static int dkim_key_insert(dkim_alg alg, const char *txt, size_t len, const dkim_tag *p, const int *flags,
-                           EVP_PKEY **key)
+                           dkim_vkey *k)
 {
     unsigned char der[DKIM_MAX_KEY_BYTES];
     size_t dlen;
-    if (dkim_b64_decode(p->val, p->val_len, der, sizeof der, &dlen) < 0 || !(*key = dkim_key_decode(alg == ALG_ED25519_SHA256, der, dlen)))
+    memset(k, 0, sizeof *k);
+    if (dkim_b64_decode(p->val, p->val_len, der, sizeof der, &dlen) < 0 ||
+        !(k->key = dkim_key_decode(alg == ALG_ED25519_SHA256, der, dlen)))
         return -1;
-    if (len > DKIM_KEY_TEXT_MAX || EVP_PKEY_up_ref(*key) != 1)
+    if (alg == ALG_ED25519_SHA256)
+        k->ed = dkim_ed_vctx(k->key);
+    else
+        k->rsa = dkim_rsa_vctx(k->key);
+    dkim_vkey kept;
+    if (len > DKIM_KEY_TEXT_MAX || dkim_vkey_copy(k, &kept) < 0)
         return 0;
-    EVP_PKEY_CTX *tmpl = alg == ALG_ED25519_SHA256 ? NULL : dkim_rsa_vctx(*key);
     pthread_mutex_lock(&dkim_cache_lock);
     dkim_cached_key *victim = &dkim_cache[0];
     for (size_t i = 1; i < DKIM_KEY_CACHE; i++)
         if (dkim_cache[i].used < victim->used)
             victim = &dkim_cache[i];
-    EVP_PKEY_free(victim->key); /* a racing insert may pick the same slot: last one wins, no leak */
-    EVP_PKEY_CTX_free(victim->vctx);
+    dkim_vkey_clear(&victim->k); /* a racing insert may pick the same slot: last one wins, no leak */
     memcpy(victim->text, txt, len);
     victim->len = len;
     victim->alg = alg;
-    victim->key = *key;
-    victim->vctx = tmpl;
+    victim->k = kept;
     victim->strict = flags[0];
     victim->testing = flags[1];
     victim->used = ++dkim_cache_clock;
@@ -347,13 +390,13 @@ static int dkim_key_insert(dkim_alg alg, const char *txt, size_t len, const dkim
     return 0;
 }
 
-/* dkim_key_check - parse one key record (section 3.6.1); DKIM_PASS with *key, or the error */
-static dkim_result dkim_key_check(dkim_sig_state *st, const char *txt, size_t len, EVP_PKEY **key,
-                                  EVP_PKEY_CTX **vctx, int *strict, char *why, size_t whylen)
+/* dkim_key_check - parse one key record (section 3.6.1); DKIM_PASS with *key filled, or the error */
+static dkim_result dkim_key_check(dkim_sig_state *st, const char *txt, size_t len, dkim_vkey *key, int *strict,
+                                   char *why, size_t whylen)
 {
     dkim_taglist tl;
     int flags[2];
-    if (dkim_key_hit(st->alg, txt, len, key, vctx, flags)) {
+    if (dkim_key_hit(st->alg, txt, len, key, flags)) {
         *strict = flags[0];
         st->res->testing = flags[1];
         return DKIM_PASS;
@@ -384,23 +427,21 @@ static dkim_result dkim_key_check(dkim_sig_state *st, const char *txt, size_t le
     return DKIM_PASS;
 }
 
-/* dkim_check_sig - the public-key operation over the prepared digest */
-static dkim_result dkim_check_sig(dkim_sig_state *st, EVP_PKEY *key, EVP_PKEY_CTX *vctx, char *why, size_t whylen)
+/* dkim_check_sig - the public-key operation over the prepared digest, on k's context (built here when missing) */
+static dkim_result dkim_check_sig(dkim_sig_state *st, dkim_vkey *k, char *why, size_t whylen)
 {
     int ok = 0;
     if (st->alg == ALG_RSA_SHA256) {
-        if (EVP_PKEY_get_bits(key) < DKIM_MIN_RSA_BITS)
+        if (EVP_PKEY_get_bits(k->key) < DKIM_MIN_RSA_BITS)
             return snprintf(why, whylen, "RSA key shorter than %d bits (RFC 8301)", DKIM_MIN_RSA_BITS), DKIM_FAIL;
-        EVP_PKEY_CTX *ctx = vctx ? vctx : dkim_rsa_vctx(key);
-        ok = ctx && EVP_PKEY_verify(ctx, st->sig, st->sig_len, st->digest, sizeof st->digest) == 1;
-        if (ctx != vctx)
-            EVP_PKEY_CTX_free(ctx);
+        if (!k->rsa)
+            k->rsa = dkim_rsa_vctx(k->key);
+        ok = k->rsa && EVP_PKEY_verify(k->rsa, st->sig, st->sig_len, st->digest, sizeof st->digest) == 1;
     } else {
         /* RFC 8463 section 3: PureEdDSA over the SHA-256 of the header hash input */
-        EVP_MD_CTX *md = EVP_MD_CTX_new();
-        ok = md && EVP_DigestVerifyInit(md, NULL, NULL, NULL, key) == 1 &&
-             EVP_DigestVerify(md, st->sig, st->sig_len, st->digest, sizeof st->digest) == 1;
-        EVP_MD_CTX_free(md);
+        if (!k->ed)
+            k->ed = dkim_ed_vctx(k->key);
+        ok = k->ed && EVP_DigestVerify(k->ed, st->sig, st->sig_len, st->digest, sizeof st->digest) == 1;
     }
     if (!ok)
         return snprintf(why, whylen, "signature did not verify"), DKIM_FAIL;
@@ -431,26 +472,24 @@ static void dkim_key_answer(void *arg, const dns_answer *ans)
         dkim_set(r, DKIM_PERMERROR, ans->status == DNS_PERMFAIL ? "key lookup failed" : "no key record");
     } else {
         dkim_result res = DKIM_PERMERROR;
-        EVP_PKEY *key = NULL;
-        EVP_PKEY_CTX *vctx = NULL;
+        dkim_vkey key = {0};
         int strict = 0;
         /* several records: use the first that suits a= (section 3.6.2.2 leaves this open) */
-        for (size_t i = 0; i < ans->count && !key; i++) {
+        for (size_t i = 0; i < ans->count && !key.key; i++) {
             char w[128];
-            res = dkim_key_check(st, ans->rr[i].text, ans->rr[i].len, &key, &vctx, &strict, w, sizeof w);
+            res = dkim_key_check(st, ans->rr[i].text, ans->rr[i].len, &key, &strict, w, sizeof w);
             if (i == 0 || res == DKIM_PASS)
                 memcpy(why, w, sizeof why);
         }
-        if (key) {
+        if (key.key) {
             const char *at = strrchr(r->auid, '@');
             if (strict && strcasecmp(at ? at + 1 : "", r->domain) != 0) {
                 res = DKIM_FAIL;
                 snprintf(why, sizeof why, "key t=s forbids i= subdomain");
             } else {
-                res = dkim_check_sig(st, key, vctx, why, sizeof why);
+                res = dkim_check_sig(st, &key, why, sizeof why);
             }
-            EVP_PKEY_CTX_free(vctx);
-            EVP_PKEY_free(key);
+            dkim_vkey_clear(&key);
         }
         dkim_set(r, res, res == DKIM_PASS ? "" : why);
     }
