@@ -69,6 +69,9 @@ size_t dkim_scan_ctl(const char *p, size_t i, size_t len);
 
 /* dkim_canon_header - append field f canonicalised (relaxed or simple), with its CRLF */
 buf_status dkim_canon_header(int relaxed, const char *p, size_t len, size_t name_len, buf *out);
+/* dkim_canon_header_cut - the same with p[cut..cut+cut_len) left out (a DKIM-Signature without its b= value) */
+buf_status dkim_canon_header_cut(int relaxed, const char *p, size_t len, size_t name_len, size_t cut, size_t cut_len,
+                                 buf *out);
 
 /*
  * Canonical body: simple is a prefix of the body plus an optional CRLF,
@@ -87,8 +90,9 @@ int dkim_body_canon(int relaxed, const char *body, size_t len, dkim_body *cb);
 /* dkim_sha256 - SHA-256 fetched once per process (EVP_sha256() in an Init fetches it again each time) */
 const EVP_MD *dkim_sha256(void);
 
-/* dkim_body_hash - SHA-256 of the first limit bytes (all when limit is (size_t)-1); 0 or -1 when limit exceeds the body */
-int dkim_body_hash(const dkim_body *cb, size_t limit, unsigned char out[32]);
+/* dkim_body_hash - SHA-256 of the first limit bytes (all when limit is (size_t)-1) on md (NULL: a context
+ * of its own); 0 or -1 when limit exceeds the body */
+int dkim_body_hash(EVP_MD_CTX *md, const dkim_body *cb, size_t limit, unsigned char out[32]);
 
 /*
  * dkim_hash_fields - feed md the fields named in h (colon list) picked
@@ -96,6 +100,12 @@ int dkim_body_hash(const dkim_body *cb, size_t limit, unsigned char out[32]);
  * contributes nothing the extra times). 0, or -1 when h is malformed.
  */
 int dkim_hash_fields(EVP_MD_CTX *md, const dkim_msg *m, int relaxed, const char *h, size_t hlen, buf *scratch);
+
+/* DKIM_ROOM - most dkim_buf_room reserves: a usual signed header, a base64 RSA-4096 signature;
+ * the allocation is then 1024 bytes, which glibc serves from its per-thread cache */
+#define DKIM_ROOM 1000
+/* dkim_buf_room - make b hold n more bytes with one allocation (b's contents unchanged) */
+void dkim_buf_room(buf *b, size_t n);
 
 /* dkim_name_ok - whether s can be queried: dot-separated labels of letters, digits, '-', '_' */
 int dkim_name_ok(const char *s);

@@ -14,6 +14,7 @@
 
 #include <ctype.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,18 +192,53 @@ int dkim_list_has(const char *p, size_t len, const char *item)
     return 0;
 }
 
-/* dkim_canon_header - section 3.4.1 (simple) and 3.4.2 (relaxed) */
-buf_status dkim_canon_header(int relaxed, const char *p, size_t len, size_t name_len, buf *out)
+/* dkim_relaxed_range - relaxed-canonicalise the value bytes p[i..end) to w+n (section 3.4.2: unfold,
+ * WSP runs to one SP, none at the start or end); *pending and *started carry over between ranges.
+ * Returns the new output length. */
+static size_t dkim_relaxed_range(const char *p, size_t i, size_t end, char *w, size_t n, int *pending, int *started)
 {
+    while (i < end) {
+        size_t j = dkim_scan_ctl(p, i, end), run = j > i ? j - i : 1; /* a run of visible bytes, or one other */
+        char c = p[i];
+        if (j == i && (c == '\r' || c == '\n')) {
+            i++;
+            continue; /* unfold */
+        }
+        if (j == i && IS_WSP(c)) {
+            *pending = *started;
+            i++;
+            continue;
+        }
+        if (*pending)
+            w[n++] = ' ';
+        *pending = 0;
+        *started = 1;
+        memcpy(w + n, p + i, run);
+        n += run;
+        i += run;
+    }
+    return n;
+}
+
+/* dkim_canon_header_cut - section 3.4.1 (simple) and 3.4.2 (relaxed), p[cut..cut+cut_len) left out */
+buf_status dkim_canon_header_cut(int relaxed, const char *p, size_t len, size_t name_len, size_t cut, size_t cut_len,
+                                 buf *out)
+{
+    size_t start = out->len;
+    if (cut > len)
+        cut = len;
+    if (cut_len > len - cut)
+        cut_len = len - cut;
     if (!relaxed) {
-        if (buf_append(out, p, len) != BUF_OK)
+        if (buf_append(out, p, cut) != BUF_OK || buf_append(out, p + cut + cut_len, len - cut - cut_len) != BUF_OK)
             return BUF_TOO_BIG;
-        if (len < 2 || p[len - 2] != '\r' || p[len - 1] != '\n')
+        const char *e = out->data ? out->data + out->len : NULL;
+        if (out->len - start < 2 || e[-2] != '\r' || e[-1] != '\n')
             return buf_append(out, "\r\n", 2);
         return BUF_OK;
     }
     /* the output is never longer than the field plus ':' and CRLF: reserve once, write directly */
-    size_t start = out->len, n = 0;
+    size_t n = 0;
     if (buf_append(out, p, len) != BUF_OK || buf_append(out, ":\r\n", 3) != BUF_OK)
         return BUF_TOO_BIG;
     char *w = out->data + start;
@@ -210,33 +246,21 @@ buf_status dkim_canon_header(int relaxed, const char *p, size_t len, size_t name
         w[n++] = (char)tolower((unsigned char)p[i]);
     w[n++] = ':';
     const char *colon = memchr(p, ':', len);
-    size_t i = colon ? (size_t)(colon - p) + 1 : len;
+    size_t v = colon ? (size_t)(colon - p) + 1 : len, resume = cut + cut_len > v ? cut + cut_len : v;
     int pending = 0, started = 0;
-    while (i < len) {
-        size_t j = dkim_scan_ctl(p, i, len), run = j > i ? j - i : 1; /* a run of visible bytes, or one other */
-        char c = p[i];
-        if (j == i && (c == '\r' || c == '\n')) {
-            i++;
-            continue; /* unfold */
-        }
-        if (j == i && IS_WSP(c)) {
-            pending = started;
-            i++;
-            continue;
-        }
-        if (pending)
-            w[n++] = ' ';
-        pending = 0;
-        started = 1;
-        memcpy(w + n, p + i, run);
-        n += run;
-        i += run;
-    }
+    n = dkim_relaxed_range(p, v, cut > v ? cut : v, w, n, &pending, &started);
+    n = dkim_relaxed_range(p, resume, len, w, n, &pending, &started);
     w[n++] = '\r';
     w[n++] = '\n';
     out->len = start + n;
     out->data[out->len] = '\0';
     return BUF_OK;
+}
+
+/* dkim_canon_header - the whole field */
+buf_status dkim_canon_header(int relaxed, const char *p, size_t len, size_t name_len, buf *out)
+{
+    return dkim_canon_header_cut(relaxed, p, len, name_len, len, 0, out);
 }
 
 /* dkim_body_rewrite - copy body to w from i on (w[0..i) already equals body), each WSP run turned
@@ -320,30 +344,31 @@ const EVP_MD *dkim_sha256(void)
     return dkim_sha256_md ? dkim_sha256_md : EVP_sha256();
 }
 
-/* dkim_body_hash - SHA-256 over the canonical body, cut at limit (l=) */
-int dkim_body_hash(const dkim_body *cb, size_t limit, unsigned char out[32])
+/* dkim_body_hash - SHA-256 over the canonical body, cut at limit (l=), on md or a context of its own */
+int dkim_body_hash(EVP_MD_CTX *md, const dkim_body *cb, size_t limit, unsigned char out[32])
 {
     size_t total = cb->len + (cb->add_crlf ? 2 : 0);
     if (limit == (size_t)-1)
         limit = total;
     if (limit > total)
         return -1;
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    if (!md)
+    EVP_MD_CTX *own = md ? NULL : EVP_MD_CTX_new();
+    if (!md && !(md = own))
         return -1;
     size_t first = limit < cb->len ? limit : cb->len;
     int ok = EVP_DigestInit_ex(md, dkim_sha256(), NULL) == 1 && EVP_DigestUpdate(md, cb->p ? cb->p : "", first) == 1 &&
              EVP_DigestUpdate(md, "\r\n", limit - first) == 1 && EVP_DigestFinal_ex(md, out, NULL) == 1;
-    EVP_MD_CTX_free(md);
+    EVP_MD_CTX_free(own);
     return ok ? 0 : -1;
 }
 
-/* dkim_hash_fields - section 5.4.2: each listed name takes the lowest unused field of that name */
+/* dkim_hash_fields - section 5.4.2: each listed name takes the lowest unused field of that name;
+ * the canonical fields are gathered in scratch and hashed at once */
 int dkim_hash_fields(EVP_MD_CTX *md, const dkim_msg *m, int relaxed, const char *h, size_t hlen, buf *scratch)
 {
-    unsigned char *used = xcalloc(m->nf ? m->nf : 1, 1);
+    uint64_t used[(DKIM_MAX_FIELDS + 63) / 64] = {0}; /* bit k: field k already taken */
     size_t i = 0, names = 0;
-    int rc = -1;
+    buf_reset(scratch);
     while (i <= hlen) {
         size_t s = i;
         while (i < hlen && h[i] != ':')
@@ -354,22 +379,17 @@ int dkim_hash_fields(EVP_MD_CTX *md, const dkim_msg *m, int relaxed, const char 
         while (e > s && IS_FWS(h[e - 1]))
             e--;
         if (e == s || ++names > DKIM_MAX_H)
-            goto done;
+            return -1;
         for (size_t k = m->nf; k-- > 0;) {
-            if (used[k] || !dkim_field_is(&m->f[k], h + s, e - s))
+            if ((used[k / 64] >> (k % 64) & 1) || !dkim_field_is(&m->f[k], h + s, e - s))
                 continue;
-            used[k] = 1;
-            buf_reset(scratch);
-            if (dkim_canon_header(relaxed, m->f[k].p, m->f[k].len, m->f[k].name_len, scratch) != BUF_OK ||
-                EVP_DigestUpdate(md, scratch->data, scratch->len) != 1)
-                goto done;
+            used[k / 64] |= (uint64_t)1 << (k % 64);
+            if (dkim_canon_header(relaxed, m->f[k].p, m->f[k].len, m->f[k].name_len, scratch) != BUF_OK)
+                return -1;
             break;
         }
     }
-    rc = 0;
-done:
-    free(used);
-    return rc;
+    return EVP_DigestUpdate(md, scratch->data ? scratch->data : "", scratch->len) == 1 ? 0 : -1;
 }
 
 /* dkim_name_ok - LDH labels (and '_', for selectors and _domainkey), at most 253 bytes */
@@ -501,6 +521,18 @@ buf_status dkim_crlf(const char *in, size_t len, buf *out)
         start = i + 1;
     }
     return buf_append(out, in + start, len - start);
+}
+
+/* dkim_buf_room - make b hold n more bytes (n <= DKIM_ROOM) with one allocation instead of doubling
+ * from 64 bytes; b stays as it was (nothing happens when the cap is too small) */
+void dkim_buf_room(buf *b, size_t n)
+{
+    static const char room[DKIM_ROOM];
+    size_t len = b->len;
+    if (n <= DKIM_ROOM && buf_append(b, room, n) == BUF_OK) {
+        b->len = len;
+        b->data[len] = '\0';
+    }
 }
 
 /* dkim_result_name - RFC 8601 result keyword */

@@ -254,47 +254,56 @@ static void dkim_sign_hlist(const dkim_msg *m, buf *h)
         const char *n = dkim_sign_fields[i];
         for (size_t k = 0; k < m->nf; k++)
             if (dkim_field_is(&m->f[k], n, strlen(n))) {
-                buf_printf(h, ":%s", n);
+                buf_append_char(h, ':');
+                buf_append_str(h, n);
                 break;
             }
     }
+}
+
+/* dkim_fold_tag - dkim_fold_word of pre + val[0..vlen) + post (each piece under 300 bytes) */
+static buf_status dkim_fold_tag(dkim_folder *f, const char *pre, const char *val, size_t vlen, const char *post,
+                                int space)
+{
+    char w[900];
+    size_t pl = strlen(pre), ql = strlen(post);
+    if (pl >= 300 || vlen >= 300 || ql >= 300)
+        return BUF_TOO_BIG;
+    memcpy(w, pre, pl);
+    memcpy(w + pl, val, vlen);
+    memcpy(w + pl + vlen, post, ql);
+    return dkim_fold_word(f, w, pl + vlen + ql, space);
 }
 
 /* dkim_build_unsigned - append the field up to and including "b=", folded, to f->out */
 static buf_status dkim_build_unsigned(const dkim_key *key, const char *domain, const char *selector, const char *hl,
                                       const unsigned char bh[32], dkim_folder *f)
 {
-    char tmp[600];
     buf_status st = buf_append_str(f->out, "DKIM-Signature:");
     f->col = 15;
     const char *alg = key->type == DKIM_KEY_RSA ? "rsa-sha256" : "ed25519-sha256";
-    time_t now = dkim_sign_now ? dkim_sign_now : time(NULL);
-    char fixed[4][300];
-    snprintf(fixed[0], sizeof fixed[0], "a=%s;", alg);
-    snprintf(fixed[1], sizeof fixed[1], "d=%s;", domain);
-    snprintf(fixed[2], sizeof fixed[2], "s=%s;", selector);
-    snprintf(fixed[3], sizeof fixed[3], "t=%lld;", (long long)now);
-    const char *words[] = {"v=1;", fixed[0], "c=relaxed/relaxed;", fixed[1], fixed[2], fixed[3]};
-    for (size_t i = 0; i < 6 && st == BUF_OK; i++)
-        st = dkim_fold_word(f, words[i], strlen(words[i]), 1);
+    char now[32];
+    snprintf(now, sizeof now, "%lld", (long long)(dkim_sign_now ? dkim_sign_now : time(NULL)));
+    const char *tags[][2] = {{"v=", "1"}, {"a=", alg}, {"c=", "relaxed/relaxed"}, {"d=", domain}, {"s=", selector},
+                             {"t=", now}};
+    for (size_t i = 0; i < sizeof tags / sizeof tags[0] && st == BUF_OK; i++)
+        st = dkim_fold_tag(f, tags[i][0], tags[i][1], strlen(tags[i][1]), ";", 1);
     /* h= may break after any colon (FWS is allowed around them) */
     const char *p = hl;
     int first = 1;
     while (st == BUF_OK && *p) {
         const char *c = strchr(p, ':');
         size_t n = c ? (size_t)(c - p) + 1 : strlen(p);
-        snprintf(tmp, sizeof tmp, "%s%.*s%s", first ? "h=" : "", (int)n, p, c ? "" : ";");
-        st = dkim_fold_word(f, tmp, strlen(tmp), first);
+        st = dkim_fold_tag(f, first ? "h=" : "", p, n, c ? "" : ";", first);
         first = 0;
         p += n;
     }
     buf b64;
     buf_init(&b64, 128);
     dkim_b64_encode(bh, 32, &b64);
-    snprintf(tmp, sizeof tmp, "bh=%s;", buf_cstr(&b64));
-    buf_free(&b64);
     if (st == BUF_OK)
-        st = dkim_fold_word(f, tmp, strlen(tmp), 1);
+        st = dkim_fold_tag(f, "bh=", b64.data, b64.len, ";", 1);
+    buf_free(&b64);
     if (st == BUF_OK)
         st = dkim_fold_word(f, "b=", 2, 1);
     return st;
@@ -342,24 +351,25 @@ dkim_status dkim_sign(const dkim_key *key, const char *domain, const char *selec
     buf_init(&hl, 4096);
     buf_init(&hdr, 8192);
     buf_init(&scratch, len + 65536); /* also holds our own field */
+    dkim_buf_room(&hdr, DKIM_ROOM);  /* one allocation each for the usual sizes */
+    dkim_buf_room(&scratch, DKIM_ROOM);
     dkim_body body;
     buf_init(&body.rel, len + 3);
     unsigned char bh[32], dg[32], sig[1024];
     size_t siglen = sizeof sig;
-    EVP_MD_CTX *md = NULL;
+    EVP_MD_CTX *md = EVP_MD_CTX_new(); /* body hash, then header hash */
     int has_from = 0;
     for (size_t i = 0; i < m.nf; i++)
         has_from |= dkim_field_is(&m.f[i], "from", 4);
-    if (!has_from || dkim_body_canon(1, m.body, m.body_len, &body) < 0 || dkim_body_hash(&body, (size_t)-1, bh) < 0)
+    if (!has_from || !md || dkim_body_canon(1, m.body, m.body_len, &body) < 0 ||
+        dkim_body_hash(md, &body, (size_t)-1, bh) < 0)
         goto done;
     dkim_sign_hlist(&m, &hl);
     dkim_folder f = {&hdr, 0};
     rc = DKIM_ERR_KEY;
     if (dkim_build_unsigned(key, domain, selector, buf_cstr(&hl), bh, &f) != BUF_OK)
         goto done;
-    md = EVP_MD_CTX_new();
-    if (!md || EVP_DigestInit_ex(md, dkim_sha256(), NULL) != 1 ||
-        dkim_hash_fields(md, &m, 1, hl.data, hl.len, &scratch) < 0)
+    if (EVP_DigestInit_ex(md, dkim_sha256(), NULL) != 1 || dkim_hash_fields(md, &m, 1, hl.data, hl.len, &scratch) < 0)
         goto done;
     buf_reset(&scratch);
     if (dkim_canon_header(1, hdr.data, hdr.len, 14, &scratch) != BUF_OK ||
@@ -368,6 +378,7 @@ dkim_status dkim_sign(const dkim_key *key, const char *domain, const char *selec
         goto done;
     buf b64;
     buf_init(&b64, 4096);
+    dkim_buf_room(&b64, DKIM_ROOM);
     dkim_b64_encode(sig, siglen, &b64);
     for (size_t off = 0; off < b64.len;) { /* fill each line up to the fold column */
         size_t room = f.col < DKIM_FOLD ? DKIM_FOLD - f.col : 0;

@@ -64,8 +64,12 @@ void dkim_verify_set_now(time_t now)
 /* dkim_set - record a final result and its reason */
 static void dkim_set(dkim_sig_result *r, dkim_result res, const char *reason)
 {
+    size_t n = strlen(reason);
+    if (n >= sizeof r->reason)
+        n = sizeof r->reason - 1;
     r->result = res;
-    snprintf(r->reason, sizeof r->reason, "%s", reason);
+    memcpy(r->reason, reason, n);
+    r->reason[n] = '\0';
 }
 
 /* dkim_copy_tag - copy a tag value into a fixed field (truncating; for reporting only) */
@@ -111,9 +115,11 @@ static int dkim_auid_ok(const char *auid, const char *d)
     return dl > l && dom[dl - l - 1] == '.' && strcasecmp(dom + dl - l, d) == 0;
 }
 
+/* Per-message hashing state shared by the signatures of one message */
 typedef struct dkim_bodies {
     dkim_body b[2]; /* [0] simple, [1] relaxed */
     int have[2];
+    EVP_MD_CTX *md; /* body and header hashes, one after another; owned */
 } dkim_bodies;
 
 /* dkim_check_tags - section 6.1.1 checks that need no DNS; returns the failing result or DKIM_PASS */
@@ -173,21 +179,10 @@ static dkim_result dkim_check_tags(dkim_sig_state *st, const dkim_taglist *tl, i
 /* dkim_hash_sig_field - feed md the DKIM-Signature field itself with b='s value removed, no final CRLF */
 static int dkim_hash_sig_field(EVP_MD_CTX *md, const dkim_field *f, const dkim_tag *b, int hrel, buf *scratch)
 {
-    buf tmp;
-    buf_init(&tmp, f->len);
-    size_t off = (size_t)(b->val - f->p);
-    int rc = -1;
-    if (buf_append(&tmp, f->p, off) != BUF_OK ||
-        buf_append(&tmp, b->val + b->val_len, f->len - off - b->val_len) != BUF_OK)
-        goto done;
     buf_reset(scratch);
-    if (dkim_canon_header(hrel, tmp.data, tmp.len, f->name_len, scratch) != BUF_OK)
-        goto done;
-    if (EVP_DigestUpdate(md, scratch->data, scratch->len - 2) == 1) /* canon always ends in CRLF */
-        rc = 0;
-done:
-    buf_free(&tmp);
-    return rc;
+    if (dkim_canon_header_cut(hrel, f->p, f->len, f->name_len, (size_t)(b->val - f->p), b->val_len, scratch) != BUF_OK)
+        return -1;
+    return EVP_DigestUpdate(md, scratch->data, scratch->len - 2) == 1 ? 0 : -1; /* canon always ends in CRLF */
 }
 
 /* dkim_prepare - parse one signature and do the hashing; DKIM_PASS means "now look up the key" */
@@ -228,9 +223,11 @@ static dkim_result dkim_prepare(dkim_sig_state *st, const dkim_msg *m, const dki
     size_t bhlen;
     if (dkim_b64_decode(bh->val, bh->val_len, want_bh, sizeof want_bh, &bhlen) < 0 || bhlen != 32)
         return snprintf(why, whylen, "bad bh="), DKIM_PERMERROR;
-    st->sig = xmalloc(DKIM_MAX_SIG_BYTES);
-    if (dkim_b64_decode(b->val, b->val_len, st->sig, DKIM_MAX_SIG_BYTES, &st->sig_len) < 0 || st->sig_len == 0)
+    unsigned char sig[DKIM_MAX_SIG_BYTES];
+    if (dkim_b64_decode(b->val, b->val_len, sig, sizeof sig, &st->sig_len) < 0 || st->sig_len == 0)
         return snprintf(why, whylen, "bad b="), DKIM_PERMERROR;
+    st->sig = xmalloc(st->sig_len); /* its own size: a small block is cheaper to get than the largest */
+    memcpy(st->sig, sig, st->sig_len);
     unsigned long long lv = (unsigned long long)-1;
     if (l && dkim_parse_u64(l, &lv) < 0)
         return snprintf(why, whylen, "bad l="), DKIM_PERMERROR;
@@ -242,15 +239,16 @@ static dkim_result dkim_prepare(dkim_sig_state *st, const dkim_msg *m, const dki
     size_t limit = lv > (unsigned long long)SIZE_MAX - 1 ? (size_t)-2 : (size_t)lv;
     if (!l)
         limit = (size_t)-1;
-    if (dkim_body_hash(&bodies->b[brel], limit, got_bh) < 0)
+    if (!bodies->md)
+        return snprintf(why, whylen, "out of memory"), DKIM_TEMPERROR;
+    if (dkim_body_hash(bodies->md, &bodies->b[brel], limit, got_bh) < 0)
         return snprintf(why, whylen, "l= longer than body"), DKIM_FAIL;
     if (memcmp(got_bh, want_bh, 32) != 0)
         return snprintf(why, whylen, "body hash mismatch"), DKIM_FAIL;
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    int ok = md && EVP_DigestInit_ex(md, dkim_sha256(), NULL) == 1 &&
+    EVP_MD_CTX *md = bodies->md;
+    int ok = EVP_DigestInit_ex(md, dkim_sha256(), NULL) == 1 &&
              dkim_hash_fields(md, m, hrel, h->val, h->val_len, scratch) == 0 &&
              dkim_hash_sig_field(md, f, b, hrel, scratch) == 0 && EVP_DigestFinal_ex(md, st->digest, NULL) == 1;
-    EVP_MD_CTX_free(md);
     if (!ok)
         return snprintf(why, whylen, "bad h="), DKIM_PERMERROR;
     return DKIM_PASS;
@@ -514,8 +512,10 @@ dkim_verify *dkim_verify_start(dns_resolver *r, const char *msg, size_t len, dki
     memset(&bodies, 0, sizeof bodies);
     buf_init(&bodies.b[0].rel, len + 3);
     buf_init(&bodies.b[1].rel, len + 3);
-    buf scratch;
+    bodies.md = EVP_MD_CTX_new();
+    buf scratch; /* signed header fields, canonicalised: sized once for the usual header (it grows past that) */
     buf_init(&scratch, len + 3);
+    dkim_buf_room(&scratch, DKIM_ROOM);
     size_t lookups = 0;
     for (size_t i = 0; i < m.nf; i++) {
         if (!dkim_field_is(&m.f[i], "DKIM-Signature", 14))
@@ -534,6 +534,7 @@ dkim_verify *dkim_verify_start(dns_resolver *r, const char *msg, size_t len, dki
     }
     buf_free(&bodies.b[0].rel);
     buf_free(&bodies.b[1].rel);
+    EVP_MD_CTX_free(bodies.md);
     buf_free(&scratch);
     dkim_msg_free(&m);
     if (lookups == 0)
@@ -543,8 +544,11 @@ dkim_verify *dkim_verify_start(dns_resolver *r, const char *msg, size_t len, dki
         dkim_sig_state *st = &v->st[i];
         if (st->res->result != DKIM_NONE)
             continue;
-        char name[600];
-        snprintf(name, sizeof name, "%s._domainkey.%s", st->res->selector, st->res->domain);
+        char name[600]; /* selector and domain are each under 256 bytes */
+        size_t sl = strlen(st->res->selector), dl = strlen(st->res->domain);
+        memcpy(name, st->res->selector, sl);
+        memcpy(name + sl, "._domainkey.", 12);
+        memcpy(name + sl + 12, st->res->domain, dl + 1);
         st->q = dns_lookup(r, name, DNS_T_TXT, dkim_key_answer, st);
     }
     return v;
@@ -577,8 +581,11 @@ typedef struct dkim_sync {
 /* dkim_sync_done - copy the results for dkim_verify_sync */
 static void dkim_sync_done(void *arg, const dkim_results *res)
 {
-    dkim_sync *s = arg;
-    *s->out = *res;
+    dkim_sync *s = arg; /* out is zeroed: copy only the entries in use */
+    s->out->found = res->found;
+    s->out->count = res->count;
+    memcpy(s->out->sig, res->sig, res->count * sizeof res->sig[0]);
+    memcpy(s->out->error, res->error, sizeof res->error);
     s->done = 1;
 }
 
