@@ -334,6 +334,28 @@ static int dkim_sign_digest(const dkim_key *key, const unsigned char dg[32], uns
     return ok ? 0 : -1;
 }
 
+/* dkim_fold_b64 - append the base64 of sig to f->out, filling each line up to the fold column */
+static void dkim_fold_b64(dkim_folder *f, const unsigned char *sig, size_t siglen)
+{
+    buf b64;
+    buf_init(&b64, 4096);
+    dkim_buf_room(&b64, DKIM_ROOM);
+    dkim_b64_encode(sig, siglen, &b64);
+    for (size_t off = 0; off < b64.len;) {
+        size_t room = f->col < DKIM_FOLD ? DKIM_FOLD - f->col : 0;
+        if (room == 0) {
+            buf_append(f->out, "\r\n\t", 3);
+            f->col = 1;
+            continue;
+        }
+        size_t n = b64.len - off < room ? b64.len - off : room;
+        buf_append(f->out, b64.data + off, n);
+        f->col += n;
+        off += n;
+    }
+    buf_free(&b64);
+}
+
 /* dkim_sign - build, hash and sign the DKIM-Signature field */
 dkim_status dkim_sign(const dkim_key *key, const char *domain, const char *selector, const char *msg, size_t len,
                       buf *header_out)
@@ -376,23 +398,7 @@ dkim_status dkim_sign(const dkim_key *key, const char *domain, const char *selec
         EVP_DigestUpdate(md, scratch.data, scratch.len - 2) != 1 || EVP_DigestFinal_ex(md, dg, NULL) != 1 ||
         dkim_sign_digest(key, dg, sig, &siglen) < 0)
         goto done;
-    buf b64;
-    buf_init(&b64, 4096);
-    dkim_buf_room(&b64, DKIM_ROOM);
-    dkim_b64_encode(sig, siglen, &b64);
-    for (size_t off = 0; off < b64.len;) { /* fill each line up to the fold column */
-        size_t room = f.col < DKIM_FOLD ? DKIM_FOLD - f.col : 0;
-        if (room == 0) {
-            buf_append(&hdr, "\r\n\t", 3);
-            f.col = 1;
-            continue;
-        }
-        size_t n = b64.len - off < room ? b64.len - off : room;
-        buf_append(&hdr, b64.data + off, n);
-        f.col += n;
-        off += n;
-    }
-    buf_free(&b64);
+    dkim_fold_b64(&f, sig, siglen);
     if (buf_append(&hdr, "\r\n", 2) == BUF_OK && buf_append(header_out, hdr.data, hdr.len) == BUF_OK)
         rc = DKIM_OK;
 done:

@@ -185,24 +185,15 @@ static int dkim_hash_sig_field(EVP_MD_CTX *md, const dkim_field *f, const dkim_t
     return EVP_DigestUpdate(md, scratch->data, scratch->len - 2) == 1 ? 0 : -1; /* canon always ends in CRLF */
 }
 
-/* dkim_prepare - parse one signature and do the hashing; DKIM_PASS means "now look up the key" */
-static dkim_result dkim_prepare(dkim_sig_state *st, const dkim_msg *m, const dkim_field *f, dkim_bodies *bodies,
-                                buf *scratch, char *why, size_t whylen)
+/* dkim_report_tags - fill r's d=, s=, a=, i= (or "@" d=) and the b= prefix for reporting */
+static void dkim_report_tags(dkim_sig_result *r, const dkim_taglist *tl, const dkim_tag *i, const dkim_tag *b)
 {
-    dkim_sig_result *r = st->res;
-    dkim_taglist tl;
-    const char *colon = memchr(f->p, ':', f->len);
-    if (dkim_tags_parse(colon + 1, f->len - (size_t)(colon + 1 - f->p), &tl) < 0)
-        return snprintf(why, whylen, "malformed tag list"), DKIM_PERMERROR;
-    const dkim_tag *b = dkim_tag_get(&tl, "b"), *bh = dkim_tag_get(&tl, "bh"), *l = dkim_tag_get(&tl, "l");
-    const dkim_tag *h = dkim_tag_get(&tl, "h"), *i = dkim_tag_get(&tl, "i");
-    dkim_copy_tag(r->domain, sizeof r->domain, dkim_tag_get(&tl, "d"));
-    dkim_copy_tag(r->selector, sizeof r->selector, dkim_tag_get(&tl, "s"));
-    dkim_copy_tag(r->algo, sizeof r->algo, dkim_tag_get(&tl, "a"));
-    if (i)
+    dkim_copy_tag(r->domain, sizeof r->domain, dkim_tag_get(tl, "d"));
+    dkim_copy_tag(r->selector, sizeof r->selector, dkim_tag_get(tl, "s"));
+    dkim_copy_tag(r->algo, sizeof r->algo, dkim_tag_get(tl, "a"));
+    if (i) {
         dkim_copy_tag(r->auid, sizeof r->auid, i);
-    else
-    {
+    } else {
         size_t n = strlen(r->domain) < sizeof r->auid - 2 ? strlen(r->domain) : sizeof r->auid - 2;
         r->auid[0] = '@';
         memcpy(r->auid + 1, r->domain, n);
@@ -215,6 +206,20 @@ static dkim_result dkim_prepare(dkim_sig_state *st, const dkim_msg *m, const dki
                 r->b_prefix[k++] = b->val[j];
         r->b_prefix[k] = '\0';
     }
+}
+
+/* dkim_prepare - parse one signature and do the hashing; DKIM_PASS means "now look up the key" */
+static dkim_result dkim_prepare(dkim_sig_state *st, const dkim_msg *m, const dkim_field *f, dkim_bodies *bodies,
+                                buf *scratch, char *why, size_t whylen)
+{
+    dkim_sig_result *r = st->res;
+    dkim_taglist tl;
+    const char *colon = memchr(f->p, ':', f->len);
+    if (dkim_tags_parse(colon + 1, f->len - (size_t)(colon + 1 - f->p), &tl) < 0)
+        return snprintf(why, whylen, "malformed tag list"), DKIM_PERMERROR;
+    const dkim_tag *b = dkim_tag_get(&tl, "b"), *bh = dkim_tag_get(&tl, "bh"), *l = dkim_tag_get(&tl, "l");
+    const dkim_tag *h = dkim_tag_get(&tl, "h"), *i = dkim_tag_get(&tl, "i");
+    dkim_report_tags(r, &tl, i, b);
     int hrel, brel;
     dkim_result res = dkim_check_tags(st, &tl, &hrel, &brel, why, whylen);
     if (res != DKIM_PASS)
@@ -494,6 +499,41 @@ static void dkim_key_answer(void *arg, const dns_answer *ans)
     dkim_finish_one(st->v);
 }
 
+/* dkim_prepare_all - parse and hash every DKIM-Signature of m (at most DKIM_MAX_SIGS); the number
+ * that now need a key lookup */
+static size_t dkim_prepare_all(dkim_verify *v, const dkim_msg *m, size_t len)
+{
+    dkim_bodies bodies;
+    memset(&bodies, 0, sizeof bodies);
+    buf_init(&bodies.b[0].rel, len + 3);
+    buf_init(&bodies.b[1].rel, len + 3);
+    bodies.md = EVP_MD_CTX_new();
+    buf scratch; /* signed header fields, canonicalised: sized once for the usual header (it grows past that) */
+    buf_init(&scratch, len + 3);
+    dkim_buf_room(&scratch, DKIM_ROOM);
+    size_t lookups = 0;
+    for (size_t i = 0; i < m->nf; i++) {
+        if (!dkim_field_is(&m->f[i], "DKIM-Signature", 14))
+            continue;
+        if (v->res.found++ >= DKIM_MAX_SIGS)
+            continue;
+        dkim_sig_state *st = &v->st[v->res.count];
+        st->v = v;
+        st->res = &v->res.sig[v->res.count++];
+        char why[128] = "";
+        dkim_result res = dkim_prepare(st, m, &m->f[i], &bodies, &scratch, why, sizeof why);
+        if (res == DKIM_PASS)
+            lookups++;
+        else
+            dkim_set(st->res, res, why);
+    }
+    buf_free(&bodies.b[0].rel);
+    buf_free(&bodies.b[1].rel);
+    EVP_MD_CTX_free(bodies.md);
+    buf_free(&scratch);
+    return lookups;
+}
+
 /* dkim_verify_start - hash everything now, then look up the keys */
 dkim_verify *dkim_verify_start(dns_resolver *r, const char *msg, size_t len, dkim_done_fn done, void *arg)
 {
@@ -508,34 +548,7 @@ dkim_verify *dkim_verify_start(dns_resolver *r, const char *msg, size_t len, dki
     }
     if (dkim_msg_parse(msg, len, &m, v->res.error, sizeof v->res.error) < 0)
         goto sync;
-    dkim_bodies bodies;
-    memset(&bodies, 0, sizeof bodies);
-    buf_init(&bodies.b[0].rel, len + 3);
-    buf_init(&bodies.b[1].rel, len + 3);
-    bodies.md = EVP_MD_CTX_new();
-    buf scratch; /* signed header fields, canonicalised: sized once for the usual header (it grows past that) */
-    buf_init(&scratch, len + 3);
-    dkim_buf_room(&scratch, DKIM_ROOM);
-    size_t lookups = 0;
-    for (size_t i = 0; i < m.nf; i++) {
-        if (!dkim_field_is(&m.f[i], "DKIM-Signature", 14))
-            continue;
-        if (v->res.found++ >= DKIM_MAX_SIGS)
-            continue;
-        dkim_sig_state *st = &v->st[v->res.count];
-        st->v = v;
-        st->res = &v->res.sig[v->res.count++];
-        char why[128] = "";
-        dkim_result res = dkim_prepare(st, &m, &m.f[i], &bodies, &scratch, why, sizeof why);
-        if (res == DKIM_PASS)
-            lookups++;
-        else
-            dkim_set(st->res, res, why);
-    }
-    buf_free(&bodies.b[0].rel);
-    buf_free(&bodies.b[1].rel);
-    EVP_MD_CTX_free(bodies.md);
-    buf_free(&scratch);
+    size_t lookups = dkim_prepare_all(v, &m, len);
     dkim_msg_free(&m);
     if (lookups == 0)
         goto sync;
