@@ -60,15 +60,26 @@ int dkim_tag_eq(const dkim_tag *t, const char *s);
 /* dkim_list_has - whether a colon-separated list (FWS allowed around items) holds item (case-insensitive) */
 int dkim_list_has(const char *p, size_t len, const char *item);
 
+/* Byte scanners (dkim_scan.c): the first index from i on, or len, where the caller must look at a
+ * byte. wsp_dirty: relaxed body canonicalisation changes something (an HTAB, or an SP followed by
+ * SP, HTAB, CR or the end); tagval: a byte that is not a VCHAR, or ';'; ctl: a byte <= 0x20. */
+size_t dkim_scan_wsp_dirty(const char *p, size_t i, size_t len);
+size_t dkim_scan_tagval(const char *p, size_t i, size_t len);
+size_t dkim_scan_ctl(const char *p, size_t i, size_t len);
+
 /* dkim_canon_header - append field f canonicalised (relaxed or simple), with its CRLF */
 buf_status dkim_canon_header(int relaxed, const char *p, size_t len, size_t name_len, buf *out);
+/* dkim_canon_header_cut - the same with p[cut..cut+cut_len) left out (a DKIM-Signature without its b= value) */
+buf_status dkim_canon_header_cut(int relaxed, const char *p, size_t len, size_t name_len, size_t cut, size_t cut_len,
+                                 buf *out);
 
 /*
  * Canonical body: simple is a prefix of the body plus an optional CRLF,
- * so it is described without a copy; relaxed is built in buf.
+ * so it is described without a copy; so is relaxed when no WSP run needs
+ * changing (most bodies); otherwise relaxed is built in rel.
  */
 typedef struct dkim_body {
-    const char *p;  /* canonical bytes (into the message for simple, into rel for relaxed) */
+    const char *p;  /* canonical bytes: into the message (simple, and relaxed when nothing changed), else into rel */
     size_t len;
     int add_crlf;   /* simple: a CRLF follows p[0..len) */
     buf rel;        /* relaxed storage, owned */
@@ -79,8 +90,9 @@ int dkim_body_canon(int relaxed, const char *body, size_t len, dkim_body *cb);
 /* dkim_sha256 - SHA-256 fetched once per process (EVP_sha256() in an Init fetches it again each time) */
 const EVP_MD *dkim_sha256(void);
 
-/* dkim_body_hash - SHA-256 of the first limit bytes (all when limit is (size_t)-1); 0 or -1 when limit exceeds the body */
-int dkim_body_hash(const dkim_body *cb, size_t limit, unsigned char out[32]);
+/* dkim_body_hash - SHA-256 of the first limit bytes (all when limit is (size_t)-1) on md (NULL: a context
+ * of its own); 0 or -1 when limit exceeds the body */
+int dkim_body_hash(EVP_MD_CTX *md, const dkim_body *cb, size_t limit, unsigned char out[32]);
 
 /*
  * dkim_hash_fields - feed md the fields named in h (colon list) picked
@@ -88,6 +100,12 @@ int dkim_body_hash(const dkim_body *cb, size_t limit, unsigned char out[32]);
  * contributes nothing the extra times). 0, or -1 when h is malformed.
  */
 int dkim_hash_fields(EVP_MD_CTX *md, const dkim_msg *m, int relaxed, const char *h, size_t hlen, buf *scratch);
+
+/* DKIM_ROOM - most dkim_buf_room reserves: a usual signed header, a base64 RSA-4096 signature;
+ * the allocation is then 1024 bytes, which glibc serves from its per-thread cache */
+#define DKIM_ROOM 1000
+/* dkim_buf_room - make b hold n more bytes with one allocation (b's contents unchanged) */
+void dkim_buf_room(buf *b, size_t n);
 
 /* dkim_name_ok - whether s can be queried: dot-separated labels of letters, digits, '-', '_' */
 int dkim_name_ok(const char *s);

@@ -14,6 +14,7 @@
 
 #include <ctype.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,16 +134,20 @@ int dkim_tags_parse(const char *p, size_t len, dkim_taglist *tl)
             i++;
         t->val = p + i;
         size_t vend = i;
-        for (; i < len && p[i] != ';'; i++) {
-            unsigned char c = (unsigned char)p[i];
-            if (c >= 0x21 && c <= 0x7e)
-                vend = i + 1;
-            else if (!IS_FWS(c))
+        for (;;) { /* runs of VCHARs, separated by FWS */
+            size_t j = dkim_scan_tagval(p, i, len);
+            if (j > i)
+                vend = j;
+            i = j;
+            if (i == len || p[i] == ';')
+                break;
+            if (!IS_FWS(p[i]))
                 return -1;
+            i++;
         }
         t->val_len = vend - (size_t)(t->val - p);
         for (size_t k = 0; k < tl->n; k++)
-            if (tl->t[k].name_len == nl && memcmp(tl->t[k].name, t->name, nl) == 0)
+            if (tl->t[k].name_len == nl && tl->t[k].name[0] == t->name[0] && memcmp(tl->t[k].name, t->name, nl) == 0)
                 return -1; /* section 3.2: duplicate tags make the list invalid */
         tl->n++;
         if (i == len)
@@ -155,8 +160,8 @@ int dkim_tags_parse(const char *p, size_t len, dkim_taglist *tl)
 const dkim_tag *dkim_tag_get(const dkim_taglist *tl, const char *name)
 {
     size_t nl = strlen(name);
-    for (size_t i = 0; i < tl->n; i++)
-        if (tl->t[i].name_len == nl && memcmp(tl->t[i].name, name, nl) == 0)
+    for (size_t i = 0; i < tl->n; i++) /* first byte before memcmp: most tag names are one letter */
+        if (tl->t[i].name_len == nl && tl->t[i].name[0] == name[0] && memcmp(tl->t[i].name, name, nl) == 0)
             return &tl->t[i];
     return NULL;
 }
@@ -187,18 +192,53 @@ int dkim_list_has(const char *p, size_t len, const char *item)
     return 0;
 }
 
-/* dkim_canon_header - section 3.4.1 (simple) and 3.4.2 (relaxed) */
-buf_status dkim_canon_header(int relaxed, const char *p, size_t len, size_t name_len, buf *out)
+/* dkim_relaxed_range - relaxed-canonicalise the value bytes p[i..end) to w+n (section 3.4.2: unfold,
+ * WSP runs to one SP, none at the start or end); *pending and *started carry over between ranges.
+ * Returns the new output length. */
+static size_t dkim_relaxed_range(const char *p, size_t i, size_t end, char *w, size_t n, int *pending, int *started)
 {
+    while (i < end) {
+        size_t j = dkim_scan_ctl(p, i, end), run = j > i ? j - i : 1; /* a run of visible bytes, or one other */
+        char c = p[i];
+        if (j == i && (c == '\r' || c == '\n')) {
+            i++;
+            continue; /* unfold */
+        }
+        if (j == i && IS_WSP(c)) {
+            *pending = *started;
+            i++;
+            continue;
+        }
+        if (*pending)
+            w[n++] = ' ';
+        *pending = 0;
+        *started = 1;
+        memcpy(w + n, p + i, run);
+        n += run;
+        i += run;
+    }
+    return n;
+}
+
+/* dkim_canon_header_cut - section 3.4.1 (simple) and 3.4.2 (relaxed), p[cut..cut+cut_len) left out */
+buf_status dkim_canon_header_cut(int relaxed, const char *p, size_t len, size_t name_len, size_t cut, size_t cut_len,
+                                 buf *out)
+{
+    size_t start = out->len;
+    if (cut > len)
+        cut = len;
+    if (cut_len > len - cut)
+        cut_len = len - cut;
     if (!relaxed) {
-        if (buf_append(out, p, len) != BUF_OK)
+        if (buf_append(out, p, cut) != BUF_OK || buf_append(out, p + cut + cut_len, len - cut - cut_len) != BUF_OK)
             return BUF_TOO_BIG;
-        if (len < 2 || p[len - 2] != '\r' || p[len - 1] != '\n')
+        const char *e = out->data ? out->data + out->len : NULL;
+        if (out->len - start < 2 || e[-2] != '\r' || e[-1] != '\n')
             return buf_append(out, "\r\n", 2);
         return BUF_OK;
     }
     /* the output is never longer than the field plus ':' and CRLF: reserve once, write directly */
-    size_t start = out->len, n = 0;
+    size_t n = 0;
     if (buf_append(out, p, len) != BUF_OK || buf_append(out, ":\r\n", 3) != BUF_OK)
         return BUF_TOO_BIG;
     char *w = out->data + start;
@@ -206,22 +246,10 @@ buf_status dkim_canon_header(int relaxed, const char *p, size_t len, size_t name
         w[n++] = (char)tolower((unsigned char)p[i]);
     w[n++] = ':';
     const char *colon = memchr(p, ':', len);
-    size_t i = colon ? (size_t)(colon - p) + 1 : len;
+    size_t v = colon ? (size_t)(colon - p) + 1 : len, resume = cut + cut_len > v ? cut + cut_len : v;
     int pending = 0, started = 0;
-    for (; i < len; i++) {
-        char c = p[i];
-        if (c == '\r' || c == '\n')
-            continue; /* unfold */
-        if (IS_WSP(c)) {
-            pending = started;
-            continue;
-        }
-        if (pending)
-            w[n++] = ' ';
-        pending = 0;
-        started = 1;
-        w[n++] = c;
-    }
+    n = dkim_relaxed_range(p, v, cut > v ? cut : v, w, n, &pending, &started);
+    n = dkim_relaxed_range(p, resume, len, w, n, &pending, &started);
     w[n++] = '\r';
     w[n++] = '\n';
     out->len = start + n;
@@ -229,56 +257,67 @@ buf_status dkim_canon_header(int relaxed, const char *p, size_t len, size_t name
     return BUF_OK;
 }
 
-/* dkim_body_relaxed - section 3.4.4: WSP runs to one SP, none at line end, no trailing empty lines */
-static int dkim_body_relaxed(const char *body, size_t len, buf *out)
+/* dkim_canon_header - the whole field */
+buf_status dkim_canon_header(int relaxed, const char *p, size_t len, size_t name_len, buf *out)
 {
-    /* the output is never longer than the input plus one CRLF: reserve once, write directly */
-    buf_reset(out);
-    if (buf_append(out, body, len) != BUF_OK || buf_append(out, "\r\n", 2) != BUF_OK)
-        return -1;
-    char *w = out->data;
-    size_t n = 0, keep = 0; /* keep: output length after the last non-empty line */
-    size_t i = 0;
+    return dkim_canon_header_cut(relaxed, p, len, name_len, len, 0, out);
+}
+
+/* dkim_body_rewrite - copy body to w from i on (w[0..i) already equals body), each WSP run turned
+ * into one SP, or dropped before a CRLF or the end; returns the output length */
+static size_t dkim_body_rewrite(const char *body, size_t len, size_t i, char *w)
+{
+    size_t n = i;
     while (i < len) {
-        const char *cr = memchr(body + i, '\r', len - i);
-        while (cr && !((size_t)(cr - body) + 1 < len && cr[1] == '\n'))
-            cr = memchr(cr + 1, '\r', len - (size_t)(cr + 1 - body));
-        size_t e = cr ? (size_t)(cr - body) : len;
-        size_t line_start = n;
-        int pending = 0;
-        for (size_t k = i; k < e; k++) {
-            char c = body[k];
-            if (IS_WSP(c)) {
-                pending = 1;
-                continue;
-            }
-            if (pending)
-                w[n++] = ' ';
-            pending = 0;
-            w[n++] = c;
-        }
-        w[n++] = '\r';
-        w[n++] = '\n';
-        if (n - line_start > 2)
-            keep = n;
-        i = e + 2; /* past the CRLF (or past the end for a last line without one) */
+        size_t j = i;
+        while (j < len && IS_WSP(body[j]))
+            j++;
+        if (j < len && !(body[j] == '\r' && j + 1 < len && body[j + 1] == '\n'))
+            w[n++] = ' ';
+        size_t d = dkim_scan_wsp_dirty(body, j, len);
+        memcpy(w + n, body + j, d - j);
+        n += d - j;
+        i = d;
     }
-    out->len = keep;
-    out->data[keep] = '\0';
+    return n;
+}
+
+/*
+ * dkim_body_relaxed - section 3.4.4: WSP runs to one SP, none at line end, no trailing empty
+ * lines, a final CRLF. When no WSP run needs changing (most bodies), the canonical body is a
+ * prefix of the message and nothing is copied; otherwise it is built in cb->rel.
+ */
+static int dkim_body_relaxed(const char *body, size_t len, dkim_body *cb)
+{
+    size_t i = dkim_scan_wsp_dirty(body, 0, len), n = len;
+    const char *p = body;
+    if (i < len) {
+        /* the output is never longer than the input: reserve once, write directly */
+        buf_reset(&cb->rel);
+        if (buf_append(&cb->rel, body, len) != BUF_OK)
+            return -1;
+        n = dkim_body_rewrite(body, len, i, cb->rel.data);
+        cb->rel.len = n;
+        cb->rel.data[n] = '\0';
+        p = cb->rel.data;
+    }
+    cb->add_crlf = n > 0 && !(n >= 2 && p[n - 2] == '\r' && p[n - 1] == '\n');
+    if (!cb->add_crlf) { /* drop empty lines at the end (every CRLF in p ends a line) */
+        while (n >= 4 && memcmp(p + n - 4, "\r\n\r\n", 4) == 0)
+            n -= 2;
+        if (n == 2)
+            n = 0; /* only an empty line was left */
+    }
+    cb->p = p;
+    cb->len = n;
     return 0;
 }
 
 /* dkim_body_canon - canonical body for one algorithm */
 int dkim_body_canon(int relaxed, const char *body, size_t len, dkim_body *cb)
 {
-    if (relaxed) {
-        if (dkim_body_relaxed(body, len, &cb->rel) < 0)
-            return -1;
-        cb->p = cb->rel.data;
-        cb->len = cb->rel.len;
-        cb->add_crlf = 0;
-        return 0;
-    }
+    if (relaxed)
+        return dkim_body_relaxed(body, len, cb);
     /* section 3.4.3: drop trailing CRLFs, then end with exactly one */
     size_t n = len;
     while (n >= 2 && body[n - 2] == '\r' && body[n - 1] == '\n')
@@ -305,30 +344,31 @@ const EVP_MD *dkim_sha256(void)
     return dkim_sha256_md ? dkim_sha256_md : EVP_sha256();
 }
 
-/* dkim_body_hash - SHA-256 over the canonical body, cut at limit (l=) */
-int dkim_body_hash(const dkim_body *cb, size_t limit, unsigned char out[32])
+/* dkim_body_hash - SHA-256 over the canonical body, cut at limit (l=), on md or a context of its own */
+int dkim_body_hash(EVP_MD_CTX *md, const dkim_body *cb, size_t limit, unsigned char out[32])
 {
     size_t total = cb->len + (cb->add_crlf ? 2 : 0);
     if (limit == (size_t)-1)
         limit = total;
     if (limit > total)
         return -1;
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    if (!md)
+    EVP_MD_CTX *own = md ? NULL : EVP_MD_CTX_new();
+    if (!md && !(md = own))
         return -1;
     size_t first = limit < cb->len ? limit : cb->len;
     int ok = EVP_DigestInit_ex(md, dkim_sha256(), NULL) == 1 && EVP_DigestUpdate(md, cb->p ? cb->p : "", first) == 1 &&
              EVP_DigestUpdate(md, "\r\n", limit - first) == 1 && EVP_DigestFinal_ex(md, out, NULL) == 1;
-    EVP_MD_CTX_free(md);
+    EVP_MD_CTX_free(own);
     return ok ? 0 : -1;
 }
 
-/* dkim_hash_fields - section 5.4.2: each listed name takes the lowest unused field of that name */
+/* dkim_hash_fields - section 5.4.2: each listed name takes the lowest unused field of that name;
+ * the canonical fields are gathered in scratch and hashed at once */
 int dkim_hash_fields(EVP_MD_CTX *md, const dkim_msg *m, int relaxed, const char *h, size_t hlen, buf *scratch)
 {
-    unsigned char *used = xcalloc(m->nf ? m->nf : 1, 1);
+    uint64_t used[(DKIM_MAX_FIELDS + 63) / 64] = {0}; /* bit k: field k already taken */
     size_t i = 0, names = 0;
-    int rc = -1;
+    buf_reset(scratch);
     while (i <= hlen) {
         size_t s = i;
         while (i < hlen && h[i] != ':')
@@ -339,22 +379,17 @@ int dkim_hash_fields(EVP_MD_CTX *md, const dkim_msg *m, int relaxed, const char 
         while (e > s && IS_FWS(h[e - 1]))
             e--;
         if (e == s || ++names > DKIM_MAX_H)
-            goto done;
+            return -1;
         for (size_t k = m->nf; k-- > 0;) {
-            if (used[k] || !dkim_field_is(&m->f[k], h + s, e - s))
+            if ((used[k / 64] >> (k % 64) & 1) || !dkim_field_is(&m->f[k], h + s, e - s))
                 continue;
-            used[k] = 1;
-            buf_reset(scratch);
-            if (dkim_canon_header(relaxed, m->f[k].p, m->f[k].len, m->f[k].name_len, scratch) != BUF_OK ||
-                EVP_DigestUpdate(md, scratch->data, scratch->len) != 1)
-                goto done;
+            used[k / 64] |= (uint64_t)1 << (k % 64);
+            if (dkim_canon_header(relaxed, m->f[k].p, m->f[k].len, m->f[k].name_len, scratch) != BUF_OK)
+                return -1;
             break;
         }
     }
-    rc = 0;
-done:
-    free(used);
-    return rc;
+    return EVP_DigestUpdate(md, scratch->data ? scratch->data : "", scratch->len) == 1 ? 0 : -1;
 }
 
 /* dkim_name_ok - LDH labels (and '_', for selectors and _domainkey), at most 253 bytes */
@@ -399,15 +434,38 @@ static inline int dkim_b64_value(unsigned char c)
     return (int)dkim_b64_table[c] - 1;
 }
 
-/* dkim_b64_decode - strict base64 (padding optional, nothing after it) with FWS skipped */
+/* dkim_b64_quad - decode 4 base64 characters at s into 3 bytes at out; 0, or -1 when one is not
+ * in the alphabet (padding and FWS included: the caller goes character by character then) */
+static inline int dkim_b64_quad(const unsigned char *s, unsigned char *out)
+{
+    unsigned a = dkim_b64_table[s[0]] - 1u, b = dkim_b64_table[s[1]] - 1u;
+    unsigned c = dkim_b64_table[s[2]] - 1u, d = dkim_b64_table[s[3]] - 1u;
+    if ((a | b | c | d) > 63)
+        return -1;
+    unsigned v = a << 18 | b << 12 | c << 6 | d;
+    out[0] = (unsigned char)(v >> 16);
+    out[1] = (unsigned char)(v >> 8);
+    out[2] = (unsigned char)v;
+    return 0;
+}
+
+/* dkim_b64_decode - strict base64 (padding optional, nothing after it) with FWS skipped; whole
+ * groups of four go through dkim_b64_quad (b= and p= are decoded for every message) */
 int dkim_b64_decode(const char *p, size_t len, unsigned char *out, size_t outmax, size_t *outlen)
 {
     pthread_once(&dkim_b64_once, dkim_b64_init);
+    const unsigned char *s = (const unsigned char *)p;
     unsigned acc = 0;
     int bits = 0, pad = 0;
     size_t n = 0;
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)p[i];
+        while (bits == 0 && !pad && len - i >= 4 && outmax - n >= 3 && dkim_b64_quad(s + i, out + n) == 0) {
+            i += 4;
+            n += 3;
+        }
+        if (i == len)
+            break;
+        unsigned char c = s[i];
         if (IS_FWS(c))
             continue;
         if (c == '=') {
@@ -463,6 +521,18 @@ buf_status dkim_crlf(const char *in, size_t len, buf *out)
         start = i + 1;
     }
     return buf_append(out, in + start, len - start);
+}
+
+/* dkim_buf_room - make b hold n more bytes (n <= DKIM_ROOM) with one allocation instead of doubling
+ * from 64 bytes; b stays as it was (nothing happens when the cap is too small) */
+void dkim_buf_room(buf *b, size_t n)
+{
+    static const char room[DKIM_ROOM];
+    size_t len = b->len;
+    if (n <= DKIM_ROOM && buf_append(b, room, n) == BUF_OK) {
+        b->len = len;
+        b->data[len] = '\0';
+    }
 }
 
 /* dkim_result_name - RFC 8601 result keyword */

@@ -33,9 +33,14 @@
 /* DKIM_KEY_FILE_MAX - largest PEM file read */
 #define DKIM_KEY_FILE_MAX 65536
 
+/* The key keeps a context already set up for signing (RSA: PKCS#1 v1.5 with SHA-256; Ed25519:
+ * PureEdDSA), duplicated for each signature: setting one up fetches providers and takes locks,
+ * which for Ed25519 costs several percent of the signature itself. */
 struct dkim_key {
-    EVP_PKEY *pkey; /* owned */
+    EVP_PKEY *pkey;         /* owned */
     dkim_key_type type;
+    EVP_PKEY_CTX *rsa_tmpl; /* RSA: sign-initialised template, owned; NULL when it could not be built */
+    EVP_MD_CTX *ed_tmpl;    /* Ed25519: DigestSignInit'ed template, owned; NULL likewise */
 };
 
 /* The signed header set, in h= order; From is listed twice (oversigned). */
@@ -52,6 +57,41 @@ void dkim_sign_set_now(time_t now)
     dkim_sign_now = now;
 }
 
+/* dkim_rsa_sign_ctx - a sign context for pkey: PKCS#1 v1.5 padding, SHA-256 digest; NULL on failure */
+static EVP_PKEY_CTX *dkim_rsa_sign_ctx(EVP_PKEY *pkey)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(pkey, NULL);
+    if (ctx && EVP_PKEY_sign_init(ctx) == 1 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1 &&
+        EVP_PKEY_CTX_set_signature_md(ctx, dkim_sha256()) == 1)
+        return ctx;
+    EVP_PKEY_CTX_free(ctx);
+    return NULL;
+}
+
+/* dkim_ed_sign_ctx - a PureEdDSA sign context for pkey; NULL on failure */
+static EVP_MD_CTX *dkim_ed_sign_ctx(EVP_PKEY *pkey)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (md && EVP_DigestSignInit(md, NULL, NULL, NULL, pkey) == 1)
+        return md;
+    EVP_MD_CTX_free(md);
+    return NULL;
+}
+
+/* dkim_key_new - wrap pkey (ownership taken) with its sign template (caller frees with dkim_key_free) */
+static dkim_key *dkim_key_new(EVP_PKEY *pkey, dkim_key_type type)
+{
+    dkim_key *k = xcalloc(1, sizeof *k);
+    k->pkey = pkey;
+    k->type = type;
+    if (type == DKIM_KEY_RSA)
+        k->rsa_tmpl = dkim_rsa_sign_ctx(pkey);
+    else
+        k->ed_tmpl = dkim_ed_sign_ctx(pkey);
+    ERR_clear_error(); /* a missing template only means the slower path per signature */
+    return k;
+}
+
 /* dkim_key_wrap - check the type and size of pkey and take ownership; NULL (pkey freed) when unusable */
 static dkim_key *dkim_key_wrap(EVP_PKEY *pkey, char *err, size_t errlen)
 {
@@ -65,10 +105,7 @@ static dkim_key *dkim_key_wrap(EVP_PKEY *pkey, char *err, size_t errlen)
         EVP_PKEY_free(pkey);
         return NULL;
     }
-    dkim_key *k = xmalloc(sizeof *k);
-    k->pkey = pkey;
-    k->type = type;
-    return k;
+    return dkim_key_new(pkey, type);
 }
 
 /* dkim_key_from_pem - parse a PEM private key from memory */
@@ -118,10 +155,7 @@ dkim_key *dkim_key_generate(dkim_key_type type)
                                           : EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
     if (!pkey)
         return NULL;
-    dkim_key *k = xmalloc(sizeof *k);
-    k->pkey = pkey;
-    k->type = type;
-    return k;
+    return dkim_key_new(pkey, type);
 }
 
 /* dkim_key_free - release the key; NULL is fine */
@@ -129,6 +163,8 @@ void dkim_key_free(dkim_key *key)
 {
     if (!key)
         return;
+    EVP_PKEY_CTX_free(key->rsa_tmpl);
+    EVP_MD_CTX_free(key->ed_tmpl);
     EVP_PKEY_free(key->pkey);
     free(key);
 }
@@ -218,68 +254,106 @@ static void dkim_sign_hlist(const dkim_msg *m, buf *h)
         const char *n = dkim_sign_fields[i];
         for (size_t k = 0; k < m->nf; k++)
             if (dkim_field_is(&m->f[k], n, strlen(n))) {
-                buf_printf(h, ":%s", n);
+                buf_append_char(h, ':');
+                buf_append_str(h, n);
                 break;
             }
     }
+}
+
+/* dkim_fold_tag - dkim_fold_word of pre + val[0..vlen) + post (each piece under 300 bytes) */
+static buf_status dkim_fold_tag(dkim_folder *f, const char *pre, const char *val, size_t vlen, const char *post,
+                                int space)
+{
+    char w[900];
+    size_t pl = strlen(pre), ql = strlen(post);
+    if (pl >= 300 || vlen >= 300 || ql >= 300)
+        return BUF_TOO_BIG;
+    memcpy(w, pre, pl);
+    memcpy(w + pl, val, vlen);
+    memcpy(w + pl + vlen, post, ql);
+    return dkim_fold_word(f, w, pl + vlen + ql, space);
 }
 
 /* dkim_build_unsigned - append the field up to and including "b=", folded, to f->out */
 static buf_status dkim_build_unsigned(const dkim_key *key, const char *domain, const char *selector, const char *hl,
                                       const unsigned char bh[32], dkim_folder *f)
 {
-    char tmp[600];
     buf_status st = buf_append_str(f->out, "DKIM-Signature:");
     f->col = 15;
     const char *alg = key->type == DKIM_KEY_RSA ? "rsa-sha256" : "ed25519-sha256";
-    time_t now = dkim_sign_now ? dkim_sign_now : time(NULL);
-    char fixed[4][300];
-    snprintf(fixed[0], sizeof fixed[0], "a=%s;", alg);
-    snprintf(fixed[1], sizeof fixed[1], "d=%s;", domain);
-    snprintf(fixed[2], sizeof fixed[2], "s=%s;", selector);
-    snprintf(fixed[3], sizeof fixed[3], "t=%lld;", (long long)now);
-    const char *words[] = {"v=1;", fixed[0], "c=relaxed/relaxed;", fixed[1], fixed[2], fixed[3]};
-    for (size_t i = 0; i < 6 && st == BUF_OK; i++)
-        st = dkim_fold_word(f, words[i], strlen(words[i]), 1);
+    char now[32];
+    snprintf(now, sizeof now, "%lld", (long long)(dkim_sign_now ? dkim_sign_now : time(NULL)));
+    const char *tags[][2] = {{"v=", "1"}, {"a=", alg}, {"c=", "relaxed/relaxed"}, {"d=", domain}, {"s=", selector},
+                             {"t=", now}};
+    for (size_t i = 0; i < sizeof tags / sizeof tags[0] && st == BUF_OK; i++)
+        st = dkim_fold_tag(f, tags[i][0], tags[i][1], strlen(tags[i][1]), ";", 1);
     /* h= may break after any colon (FWS is allowed around them) */
     const char *p = hl;
     int first = 1;
     while (st == BUF_OK && *p) {
         const char *c = strchr(p, ':');
         size_t n = c ? (size_t)(c - p) + 1 : strlen(p);
-        snprintf(tmp, sizeof tmp, "%s%.*s%s", first ? "h=" : "", (int)n, p, c ? "" : ";");
-        st = dkim_fold_word(f, tmp, strlen(tmp), first);
+        st = dkim_fold_tag(f, first ? "h=" : "", p, n, c ? "" : ";", first);
         first = 0;
         p += n;
     }
     buf b64;
     buf_init(&b64, 128);
     dkim_b64_encode(bh, 32, &b64);
-    snprintf(tmp, sizeof tmp, "bh=%s;", buf_cstr(&b64));
-    buf_free(&b64);
     if (st == BUF_OK)
-        st = dkim_fold_word(f, tmp, strlen(tmp), 1);
+        st = dkim_fold_tag(f, "bh=", b64.data, b64.len, ";", 1);
+    buf_free(&b64);
     if (st == BUF_OK)
         st = dkim_fold_word(f, "b=", 2, 1);
     return st;
 }
 
-/* dkim_sign_digest - the private-key operation over the SHA-256 digest */
+/* dkim_sign_digest - the private-key operation over the SHA-256 digest, on a copy of the key's template */
 static int dkim_sign_digest(const dkim_key *key, const unsigned char dg[32], unsigned char *sig, size_t *siglen)
 {
     int ok;
     if (key->type == DKIM_KEY_RSA) {
-        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(key->pkey, NULL);
-        ok = ctx && EVP_PKEY_sign_init(ctx) == 1 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1 &&
-             EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1 && EVP_PKEY_sign(ctx, sig, siglen, dg, 32) == 1;
+        EVP_PKEY_CTX *ctx = key->rsa_tmpl ? EVP_PKEY_CTX_dup(key->rsa_tmpl) : dkim_rsa_sign_ctx(key->pkey);
+        ok = ctx && EVP_PKEY_sign(ctx, sig, siglen, dg, 32) == 1;
         EVP_PKEY_CTX_free(ctx);
     } else {
-        EVP_MD_CTX *md = EVP_MD_CTX_new();
-        ok = md && EVP_DigestSignInit(md, NULL, NULL, NULL, key->pkey) == 1 &&
-             EVP_DigestSign(md, sig, siglen, dg, 32) == 1;
+        EVP_MD_CTX *md = NULL;
+        if (key->ed_tmpl) {
+            md = EVP_MD_CTX_new();
+            if (md && EVP_MD_CTX_copy_ex(md, key->ed_tmpl) != 1) {
+                EVP_MD_CTX_free(md);
+                md = NULL;
+            }
+        } else {
+            md = dkim_ed_sign_ctx(key->pkey);
+        }
+        ok = md && EVP_DigestSign(md, sig, siglen, dg, 32) == 1;
         EVP_MD_CTX_free(md);
     }
     return ok ? 0 : -1;
+}
+
+/* dkim_fold_b64 - append the base64 of sig to f->out, filling each line up to the fold column */
+static void dkim_fold_b64(dkim_folder *f, const unsigned char *sig, size_t siglen)
+{
+    buf b64;
+    buf_init(&b64, 4096);
+    dkim_buf_room(&b64, DKIM_ROOM);
+    dkim_b64_encode(sig, siglen, &b64);
+    for (size_t off = 0; off < b64.len;) {
+        size_t room = f->col < DKIM_FOLD ? DKIM_FOLD - f->col : 0;
+        if (room == 0) {
+            buf_append(f->out, "\r\n\t", 3);
+            f->col = 1;
+            continue;
+        }
+        size_t n = b64.len - off < room ? b64.len - off : room;
+        buf_append(f->out, b64.data + off, n);
+        f->col += n;
+        off += n;
+    }
+    buf_free(&b64);
 }
 
 /* dkim_sign - build, hash and sign the DKIM-Signature field */
@@ -299,46 +373,32 @@ dkim_status dkim_sign(const dkim_key *key, const char *domain, const char *selec
     buf_init(&hl, 4096);
     buf_init(&hdr, 8192);
     buf_init(&scratch, len + 65536); /* also holds our own field */
+    dkim_buf_room(&hdr, DKIM_ROOM);  /* one allocation each for the usual sizes */
+    dkim_buf_room(&scratch, DKIM_ROOM);
     dkim_body body;
     buf_init(&body.rel, len + 3);
     unsigned char bh[32], dg[32], sig[1024];
     size_t siglen = sizeof sig;
-    EVP_MD_CTX *md = NULL;
+    EVP_MD_CTX *md = EVP_MD_CTX_new(); /* body hash, then header hash */
     int has_from = 0;
     for (size_t i = 0; i < m.nf; i++)
         has_from |= dkim_field_is(&m.f[i], "from", 4);
-    if (!has_from || dkim_body_canon(1, m.body, m.body_len, &body) < 0 || dkim_body_hash(&body, (size_t)-1, bh) < 0)
+    if (!has_from || !md || dkim_body_canon(1, m.body, m.body_len, &body) < 0 ||
+        dkim_body_hash(md, &body, (size_t)-1, bh) < 0)
         goto done;
     dkim_sign_hlist(&m, &hl);
     dkim_folder f = {&hdr, 0};
     rc = DKIM_ERR_KEY;
     if (dkim_build_unsigned(key, domain, selector, buf_cstr(&hl), bh, &f) != BUF_OK)
         goto done;
-    md = EVP_MD_CTX_new();
-    if (!md || EVP_DigestInit_ex(md, dkim_sha256(), NULL) != 1 ||
-        dkim_hash_fields(md, &m, 1, hl.data, hl.len, &scratch) < 0)
+    if (EVP_DigestInit_ex(md, dkim_sha256(), NULL) != 1 || dkim_hash_fields(md, &m, 1, hl.data, hl.len, &scratch) < 0)
         goto done;
     buf_reset(&scratch);
     if (dkim_canon_header(1, hdr.data, hdr.len, 14, &scratch) != BUF_OK ||
         EVP_DigestUpdate(md, scratch.data, scratch.len - 2) != 1 || EVP_DigestFinal_ex(md, dg, NULL) != 1 ||
         dkim_sign_digest(key, dg, sig, &siglen) < 0)
         goto done;
-    buf b64;
-    buf_init(&b64, 4096);
-    dkim_b64_encode(sig, siglen, &b64);
-    for (size_t off = 0; off < b64.len;) { /* fill each line up to the fold column */
-        size_t room = f.col < DKIM_FOLD ? DKIM_FOLD - f.col : 0;
-        if (room == 0) {
-            buf_append(&hdr, "\r\n\t", 3);
-            f.col = 1;
-            continue;
-        }
-        size_t n = b64.len - off < room ? b64.len - off : room;
-        buf_append(&hdr, b64.data + off, n);
-        f.col += n;
-        off += n;
-    }
-    buf_free(&b64);
+    dkim_fold_b64(&f, sig, siglen);
     if (buf_append(&hdr, "\r\n", 2) == BUF_OK && buf_append(header_out, hdr.data, hdr.len) == BUF_OK)
         rc = DKIM_OK;
 done:

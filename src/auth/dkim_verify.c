@@ -64,8 +64,12 @@ void dkim_verify_set_now(time_t now)
 /* dkim_set - record a final result and its reason */
 static void dkim_set(dkim_sig_result *r, dkim_result res, const char *reason)
 {
+    size_t n = strlen(reason);
+    if (n >= sizeof r->reason)
+        n = sizeof r->reason - 1;
     r->result = res;
-    snprintf(r->reason, sizeof r->reason, "%s", reason);
+    memcpy(r->reason, reason, n);
+    r->reason[n] = '\0';
 }
 
 /* dkim_copy_tag - copy a tag value into a fixed field (truncating; for reporting only) */
@@ -111,9 +115,11 @@ static int dkim_auid_ok(const char *auid, const char *d)
     return dl > l && dom[dl - l - 1] == '.' && strcasecmp(dom + dl - l, d) == 0;
 }
 
+/* Per-message hashing state shared by the signatures of one message */
 typedef struct dkim_bodies {
     dkim_body b[2]; /* [0] simple, [1] relaxed */
     int have[2];
+    EVP_MD_CTX *md; /* body and header hashes, one after another; owned */
 } dkim_bodies;
 
 /* dkim_check_tags - section 6.1.1 checks that need no DNS; returns the failing result or DKIM_PASS */
@@ -173,21 +179,33 @@ static dkim_result dkim_check_tags(dkim_sig_state *st, const dkim_taglist *tl, i
 /* dkim_hash_sig_field - feed md the DKIM-Signature field itself with b='s value removed, no final CRLF */
 static int dkim_hash_sig_field(EVP_MD_CTX *md, const dkim_field *f, const dkim_tag *b, int hrel, buf *scratch)
 {
-    buf tmp;
-    buf_init(&tmp, f->len);
-    size_t off = (size_t)(b->val - f->p);
-    int rc = -1;
-    if (buf_append(&tmp, f->p, off) != BUF_OK ||
-        buf_append(&tmp, b->val + b->val_len, f->len - off - b->val_len) != BUF_OK)
-        goto done;
     buf_reset(scratch);
-    if (dkim_canon_header(hrel, tmp.data, tmp.len, f->name_len, scratch) != BUF_OK)
-        goto done;
-    if (EVP_DigestUpdate(md, scratch->data, scratch->len - 2) == 1) /* canon always ends in CRLF */
-        rc = 0;
-done:
-    buf_free(&tmp);
-    return rc;
+    if (dkim_canon_header_cut(hrel, f->p, f->len, f->name_len, (size_t)(b->val - f->p), b->val_len, scratch) != BUF_OK)
+        return -1;
+    return EVP_DigestUpdate(md, scratch->data, scratch->len - 2) == 1 ? 0 : -1; /* canon always ends in CRLF */
+}
+
+/* dkim_report_tags - fill r's d=, s=, a=, i= (or "@" d=) and the b= prefix for reporting */
+static void dkim_report_tags(dkim_sig_result *r, const dkim_taglist *tl, const dkim_tag *i, const dkim_tag *b)
+{
+    dkim_copy_tag(r->domain, sizeof r->domain, dkim_tag_get(tl, "d"));
+    dkim_copy_tag(r->selector, sizeof r->selector, dkim_tag_get(tl, "s"));
+    dkim_copy_tag(r->algo, sizeof r->algo, dkim_tag_get(tl, "a"));
+    if (i) {
+        dkim_copy_tag(r->auid, sizeof r->auid, i);
+    } else {
+        size_t n = strlen(r->domain) < sizeof r->auid - 2 ? strlen(r->domain) : sizeof r->auid - 2;
+        r->auid[0] = '@';
+        memcpy(r->auid + 1, r->domain, n);
+        r->auid[n + 1] = '\0';
+    }
+    if (b) {
+        size_t k = 0;
+        for (size_t j = 0; j < b->val_len && k < 12; j++)
+            if (b->val[j] > ' ')
+                r->b_prefix[k++] = b->val[j];
+        r->b_prefix[k] = '\0';
+    }
 }
 
 /* dkim_prepare - parse one signature and do the hashing; DKIM_PASS means "now look up the key" */
@@ -201,25 +219,7 @@ static dkim_result dkim_prepare(dkim_sig_state *st, const dkim_msg *m, const dki
         return snprintf(why, whylen, "malformed tag list"), DKIM_PERMERROR;
     const dkim_tag *b = dkim_tag_get(&tl, "b"), *bh = dkim_tag_get(&tl, "bh"), *l = dkim_tag_get(&tl, "l");
     const dkim_tag *h = dkim_tag_get(&tl, "h"), *i = dkim_tag_get(&tl, "i");
-    dkim_copy_tag(r->domain, sizeof r->domain, dkim_tag_get(&tl, "d"));
-    dkim_copy_tag(r->selector, sizeof r->selector, dkim_tag_get(&tl, "s"));
-    dkim_copy_tag(r->algo, sizeof r->algo, dkim_tag_get(&tl, "a"));
-    if (i)
-        dkim_copy_tag(r->auid, sizeof r->auid, i);
-    else
-    {
-        size_t n = strlen(r->domain) < sizeof r->auid - 2 ? strlen(r->domain) : sizeof r->auid - 2;
-        r->auid[0] = '@';
-        memcpy(r->auid + 1, r->domain, n);
-        r->auid[n + 1] = '\0';
-    }
-    if (b) {
-        size_t k = 0;
-        for (size_t j = 0; j < b->val_len && k < 12; j++)
-            if (b->val[j] > ' ')
-                r->b_prefix[k++] = b->val[j];
-        r->b_prefix[k] = '\0';
-    }
+    dkim_report_tags(r, &tl, i, b);
     int hrel, brel;
     dkim_result res = dkim_check_tags(st, &tl, &hrel, &brel, why, whylen);
     if (res != DKIM_PASS)
@@ -228,9 +228,11 @@ static dkim_result dkim_prepare(dkim_sig_state *st, const dkim_msg *m, const dki
     size_t bhlen;
     if (dkim_b64_decode(bh->val, bh->val_len, want_bh, sizeof want_bh, &bhlen) < 0 || bhlen != 32)
         return snprintf(why, whylen, "bad bh="), DKIM_PERMERROR;
-    st->sig = xmalloc(DKIM_MAX_SIG_BYTES);
-    if (dkim_b64_decode(b->val, b->val_len, st->sig, DKIM_MAX_SIG_BYTES, &st->sig_len) < 0 || st->sig_len == 0)
+    unsigned char sig[DKIM_MAX_SIG_BYTES];
+    if (dkim_b64_decode(b->val, b->val_len, sig, sizeof sig, &st->sig_len) < 0 || st->sig_len == 0)
         return snprintf(why, whylen, "bad b="), DKIM_PERMERROR;
+    st->sig = xmalloc(st->sig_len); /* its own size: a small block is cheaper to get than the largest */
+    memcpy(st->sig, sig, st->sig_len);
     unsigned long long lv = (unsigned long long)-1;
     if (l && dkim_parse_u64(l, &lv) < 0)
         return snprintf(why, whylen, "bad l="), DKIM_PERMERROR;
@@ -242,15 +244,16 @@ static dkim_result dkim_prepare(dkim_sig_state *st, const dkim_msg *m, const dki
     size_t limit = lv > (unsigned long long)SIZE_MAX - 1 ? (size_t)-2 : (size_t)lv;
     if (!l)
         limit = (size_t)-1;
-    if (dkim_body_hash(&bodies->b[brel], limit, got_bh) < 0)
+    if (!bodies->md)
+        return snprintf(why, whylen, "out of memory"), DKIM_TEMPERROR;
+    if (dkim_body_hash(bodies->md, &bodies->b[brel], limit, got_bh) < 0)
         return snprintf(why, whylen, "l= longer than body"), DKIM_FAIL;
     if (memcmp(got_bh, want_bh, 32) != 0)
         return snprintf(why, whylen, "body hash mismatch"), DKIM_FAIL;
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    int ok = md && EVP_DigestInit_ex(md, dkim_sha256(), NULL) == 1 &&
+    EVP_MD_CTX *md = bodies->md;
+    int ok = EVP_DigestInit_ex(md, dkim_sha256(), NULL) == 1 &&
              dkim_hash_fields(md, m, hrel, h->val, h->val_len, scratch) == 0 &&
              dkim_hash_sig_field(md, f, b, hrel, scratch) == 0 && EVP_DigestFinal_ex(md, st->digest, NULL) == 1;
-    EVP_MD_CTX_free(md);
     if (!ok)
         return snprintf(why, whylen, "bad h="), DKIM_PERMERROR;
     return DKIM_PASS;
@@ -259,19 +262,26 @@ static dkim_result dkim_prepare(dkim_sig_state *st, const dkim_msg *m, const dki
 /* DKIM_KEY_CACHE - decoded public keys kept: OpenSSL 3 key decoding costs several
  * times an RSA verify, and mail from one sender reuses one key. Entries are keyed
  * by the whole key record as published (a hit parses no tags and decodes no base64;
- * only records that passed every check are kept) and hold, for RSA, a
- * verify context already set up for PKCS#1 v1.5 with SHA-256: duplicating it is
- * cheaper than building one per message (provider fetches). */
+ * only records that passed every check are kept) and hold a verify context already
+ * set up (RSA: PKCS#1 v1.5 with SHA-256; Ed25519: PureEdDSA): duplicating it is
+ * cheaper than building one per message (provider fetches, locks). */
 #define DKIM_KEY_CACHE 32
 /* DKIM_KEY_TEXT_MAX - longest key record cached (base64 of DKIM_MAX_KEY_BYTES plus tags) */
 #define DKIM_KEY_TEXT_MAX 4096
+
+/* A usable public key with its verify context (exactly one of rsa/ed set; either may be NULL
+ * when it could not be built, then dkim_check_sig builds one). Owned by whoever holds it. */
+typedef struct dkim_vkey {
+    EVP_PKEY *key;
+    EVP_PKEY_CTX *rsa; /* verify-initialised for RSA */
+    EVP_MD_CTX *ed;    /* DigestVerifyInit'ed for Ed25519 */
+} dkim_vkey;
 
 typedef struct dkim_cached_key {
     char text[DKIM_KEY_TEXT_MAX];
     size_t len;
     dkim_alg alg;
-    EVP_PKEY *key;         /* owned by the cache (one reference) */
-    EVP_PKEY_CTX *vctx;    /* RSA: verify-initialised template, owned; NULL for Ed25519 */
+    dkim_vkey k;           /* templates, owned by the cache (one reference to the key) */
     int strict, testing;   /* t=s, t=y */
     unsigned long used;
 } dkim_cached_key;
@@ -285,61 +295,97 @@ static EVP_PKEY_CTX *dkim_rsa_vctx(EVP_PKEY *key)
 {
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(key, NULL);
     if (ctx && EVP_PKEY_verify_init(ctx) == 1 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1 &&
-        EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1)
+        EVP_PKEY_CTX_set_signature_md(ctx, dkim_sha256()) == 1)
         return ctx;
     EVP_PKEY_CTX_free(ctx);
     return NULL;
 }
 
-/* dkim_key_hit - the cached entry for record txt; *key gets a reference, *vctx a duplicate,
- * flags[0..1] strict and testing; 1 on a hit. Takes the lock. */
-static int dkim_key_hit(dkim_alg alg, const char *txt, size_t len, EVP_PKEY **key, EVP_PKEY_CTX **vctx, int *flags)
+/* dkim_ed_vctx - a PureEdDSA verify context for key; NULL on failure */
+static EVP_MD_CTX *dkim_ed_vctx(EVP_PKEY *key)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (md && EVP_DigestVerifyInit(md, NULL, NULL, NULL, key) == 1)
+        return md;
+    EVP_MD_CTX_free(md);
+    return NULL;
+}
+
+/* dkim_vkey_clear - release what k holds */
+static void dkim_vkey_clear(dkim_vkey *k)
+{
+    EVP_PKEY_CTX_free(k->rsa);
+    EVP_MD_CTX_free(k->ed);
+    EVP_PKEY_free(k->key);
+    memset(k, 0, sizeof *k);
+}
+
+/* dkim_vkey_copy - out gets a reference to in's key and duplicates of its contexts; 0 or -1 */
+static int dkim_vkey_copy(const dkim_vkey *in, dkim_vkey *out)
+{
+    memset(out, 0, sizeof *out);
+    if (EVP_PKEY_up_ref(in->key) != 1)
+        return -1;
+    out->key = in->key;
+    if (in->rsa)
+        out->rsa = EVP_PKEY_CTX_dup(in->rsa);
+    if (in->ed && (out->ed = EVP_MD_CTX_new()) && EVP_MD_CTX_copy_ex(out->ed, in->ed) != 1) {
+        EVP_MD_CTX_free(out->ed);
+        out->ed = NULL;
+    }
+    return 0;
+}
+
+/* dkim_key_hit - the cached entry for record txt copied into *k (dkim_vkey_copy), flags[0..1]
+ * strict and testing; 1 on a hit. Takes the lock. */
+static int dkim_key_hit(dkim_alg alg, const char *txt, size_t len, dkim_vkey *k, int *flags)
 {
     int hit = 0;
-    *key = NULL;
-    *vctx = NULL;
+    memset(k, 0, sizeof *k);
     if (len > DKIM_KEY_TEXT_MAX)
         return 0;
     pthread_mutex_lock(&dkim_cache_lock);
     for (size_t i = 0; i < DKIM_KEY_CACHE && !hit; i++) {
         dkim_cached_key *c = &dkim_cache[i];
-        if (!c->key || c->alg != alg || c->len != len || memcmp(c->text, txt, len) != 0)
+        if (!c->k.key || c->alg != alg || c->len != len || memcmp(c->text, txt, len) != 0)
             continue;
         c->used = ++dkim_cache_clock;
-        *key = EVP_PKEY_up_ref(c->key) == 1 ? c->key : NULL;
-        *vctx = c->vctx && *key ? EVP_PKEY_CTX_dup(c->vctx) : NULL;
         flags[0] = c->strict;
         flags[1] = c->testing;
-        hit = *key != NULL;
+        hit = dkim_vkey_copy(&c->k, k) == 0;
     }
     pthread_mutex_unlock(&dkim_cache_lock);
     return hit;
 }
 
-/* dkim_key_insert - decode p= and keep the key under record txt; 0 with *key (one reference, the
- * caller frees; *vctx stays NULL: the caller builds one), or -1 when p= is unusable */
+/* dkim_key_insert - decode p= into *k (key and verify context, the caller's) and keep a copy under
+ * record txt; 0, or -1 when p= is unusable */
 static int dkim_key_insert(dkim_alg alg, const char *txt, size_t len, const dkim_tag *p, const int *flags,
-                           EVP_PKEY **key)
+                           dkim_vkey *k)
 {
     unsigned char der[DKIM_MAX_KEY_BYTES];
     size_t dlen;
-    if (dkim_b64_decode(p->val, p->val_len, der, sizeof der, &dlen) < 0 || !(*key = dkim_key_decode(alg == ALG_ED25519_SHA256, der, dlen)))
+    memset(k, 0, sizeof *k);
+    if (dkim_b64_decode(p->val, p->val_len, der, sizeof der, &dlen) < 0 ||
+        !(k->key = dkim_key_decode(alg == ALG_ED25519_SHA256, der, dlen)))
         return -1;
-    if (len > DKIM_KEY_TEXT_MAX || EVP_PKEY_up_ref(*key) != 1)
+    if (alg == ALG_ED25519_SHA256)
+        k->ed = dkim_ed_vctx(k->key);
+    else
+        k->rsa = dkim_rsa_vctx(k->key);
+    dkim_vkey kept;
+    if (len > DKIM_KEY_TEXT_MAX || dkim_vkey_copy(k, &kept) < 0)
         return 0;
-    EVP_PKEY_CTX *tmpl = alg == ALG_ED25519_SHA256 ? NULL : dkim_rsa_vctx(*key);
     pthread_mutex_lock(&dkim_cache_lock);
     dkim_cached_key *victim = &dkim_cache[0];
     for (size_t i = 1; i < DKIM_KEY_CACHE; i++)
         if (dkim_cache[i].used < victim->used)
             victim = &dkim_cache[i];
-    EVP_PKEY_free(victim->key); /* a racing insert may pick the same slot: last one wins, no leak */
-    EVP_PKEY_CTX_free(victim->vctx);
+    dkim_vkey_clear(&victim->k); /* a racing insert may pick the same slot: last one wins, no leak */
     memcpy(victim->text, txt, len);
     victim->len = len;
     victim->alg = alg;
-    victim->key = *key;
-    victim->vctx = tmpl;
+    victim->k = kept;
     victim->strict = flags[0];
     victim->testing = flags[1];
     victim->used = ++dkim_cache_clock;
@@ -347,13 +393,13 @@ static int dkim_key_insert(dkim_alg alg, const char *txt, size_t len, const dkim
     return 0;
 }
 
-/* dkim_key_check - parse one key record (section 3.6.1); DKIM_PASS with *key, or the error */
-static dkim_result dkim_key_check(dkim_sig_state *st, const char *txt, size_t len, EVP_PKEY **key,
-                                  EVP_PKEY_CTX **vctx, int *strict, char *why, size_t whylen)
+/* dkim_key_check - parse one key record (section 3.6.1); DKIM_PASS with *key filled, or the error */
+static dkim_result dkim_key_check(dkim_sig_state *st, const char *txt, size_t len, dkim_vkey *key, int *strict,
+                                   char *why, size_t whylen)
 {
     dkim_taglist tl;
     int flags[2];
-    if (dkim_key_hit(st->alg, txt, len, key, vctx, flags)) {
+    if (dkim_key_hit(st->alg, txt, len, key, flags)) {
         *strict = flags[0];
         st->res->testing = flags[1];
         return DKIM_PASS;
@@ -384,23 +430,21 @@ static dkim_result dkim_key_check(dkim_sig_state *st, const char *txt, size_t le
     return DKIM_PASS;
 }
 
-/* dkim_check_sig - the public-key operation over the prepared digest */
-static dkim_result dkim_check_sig(dkim_sig_state *st, EVP_PKEY *key, EVP_PKEY_CTX *vctx, char *why, size_t whylen)
+/* dkim_check_sig - the public-key operation over the prepared digest, on k's context (built here when missing) */
+static dkim_result dkim_check_sig(dkim_sig_state *st, dkim_vkey *k, char *why, size_t whylen)
 {
     int ok = 0;
     if (st->alg == ALG_RSA_SHA256) {
-        if (EVP_PKEY_get_bits(key) < DKIM_MIN_RSA_BITS)
+        if (EVP_PKEY_get_bits(k->key) < DKIM_MIN_RSA_BITS)
             return snprintf(why, whylen, "RSA key shorter than %d bits (RFC 8301)", DKIM_MIN_RSA_BITS), DKIM_FAIL;
-        EVP_PKEY_CTX *ctx = vctx ? vctx : dkim_rsa_vctx(key);
-        ok = ctx && EVP_PKEY_verify(ctx, st->sig, st->sig_len, st->digest, sizeof st->digest) == 1;
-        if (ctx != vctx)
-            EVP_PKEY_CTX_free(ctx);
+        if (!k->rsa)
+            k->rsa = dkim_rsa_vctx(k->key);
+        ok = k->rsa && EVP_PKEY_verify(k->rsa, st->sig, st->sig_len, st->digest, sizeof st->digest) == 1;
     } else {
         /* RFC 8463 section 3: PureEdDSA over the SHA-256 of the header hash input */
-        EVP_MD_CTX *md = EVP_MD_CTX_new();
-        ok = md && EVP_DigestVerifyInit(md, NULL, NULL, NULL, key) == 1 &&
-             EVP_DigestVerify(md, st->sig, st->sig_len, st->digest, sizeof st->digest) == 1;
-        EVP_MD_CTX_free(md);
+        if (!k->ed)
+            k->ed = dkim_ed_vctx(k->key);
+        ok = k->ed && EVP_DigestVerify(k->ed, st->sig, st->sig_len, st->digest, sizeof st->digest) == 1;
     }
     if (!ok)
         return snprintf(why, whylen, "signature did not verify"), DKIM_FAIL;
@@ -431,30 +475,63 @@ static void dkim_key_answer(void *arg, const dns_answer *ans)
         dkim_set(r, DKIM_PERMERROR, ans->status == DNS_PERMFAIL ? "key lookup failed" : "no key record");
     } else {
         dkim_result res = DKIM_PERMERROR;
-        EVP_PKEY *key = NULL;
-        EVP_PKEY_CTX *vctx = NULL;
+        dkim_vkey key = {0};
         int strict = 0;
         /* several records: use the first that suits a= (section 3.6.2.2 leaves this open) */
-        for (size_t i = 0; i < ans->count && !key; i++) {
+        for (size_t i = 0; i < ans->count && !key.key; i++) {
             char w[128];
-            res = dkim_key_check(st, ans->rr[i].text, ans->rr[i].len, &key, &vctx, &strict, w, sizeof w);
+            res = dkim_key_check(st, ans->rr[i].text, ans->rr[i].len, &key, &strict, w, sizeof w);
             if (i == 0 || res == DKIM_PASS)
                 memcpy(why, w, sizeof why);
         }
-        if (key) {
+        if (key.key) {
             const char *at = strrchr(r->auid, '@');
             if (strict && strcasecmp(at ? at + 1 : "", r->domain) != 0) {
                 res = DKIM_FAIL;
                 snprintf(why, sizeof why, "key t=s forbids i= subdomain");
             } else {
-                res = dkim_check_sig(st, key, vctx, why, sizeof why);
+                res = dkim_check_sig(st, &key, why, sizeof why);
             }
-            EVP_PKEY_CTX_free(vctx);
-            EVP_PKEY_free(key);
+            dkim_vkey_clear(&key);
         }
         dkim_set(r, res, res == DKIM_PASS ? "" : why);
     }
     dkim_finish_one(st->v);
+}
+
+/* dkim_prepare_all - parse and hash every DKIM-Signature of m (at most DKIM_MAX_SIGS); the number
+ * that now need a key lookup */
+static size_t dkim_prepare_all(dkim_verify *v, const dkim_msg *m, size_t len)
+{
+    dkim_bodies bodies;
+    memset(&bodies, 0, sizeof bodies);
+    buf_init(&bodies.b[0].rel, len + 3);
+    buf_init(&bodies.b[1].rel, len + 3);
+    bodies.md = EVP_MD_CTX_new();
+    buf scratch; /* signed header fields, canonicalised: sized once for the usual header (it grows past that) */
+    buf_init(&scratch, len + 3);
+    dkim_buf_room(&scratch, DKIM_ROOM);
+    size_t lookups = 0;
+    for (size_t i = 0; i < m->nf; i++) {
+        if (!dkim_field_is(&m->f[i], "DKIM-Signature", 14))
+            continue;
+        if (v->res.found++ >= DKIM_MAX_SIGS)
+            continue;
+        dkim_sig_state *st = &v->st[v->res.count];
+        st->v = v;
+        st->res = &v->res.sig[v->res.count++];
+        char why[128] = "";
+        dkim_result res = dkim_prepare(st, m, &m->f[i], &bodies, &scratch, why, sizeof why);
+        if (res == DKIM_PASS)
+            lookups++;
+        else
+            dkim_set(st->res, res, why);
+    }
+    buf_free(&bodies.b[0].rel);
+    buf_free(&bodies.b[1].rel);
+    EVP_MD_CTX_free(bodies.md);
+    buf_free(&scratch);
+    return lookups;
 }
 
 /* dkim_verify_start - hash everything now, then look up the keys */
@@ -471,31 +548,7 @@ dkim_verify *dkim_verify_start(dns_resolver *r, const char *msg, size_t len, dki
     }
     if (dkim_msg_parse(msg, len, &m, v->res.error, sizeof v->res.error) < 0)
         goto sync;
-    dkim_bodies bodies;
-    memset(&bodies, 0, sizeof bodies);
-    buf_init(&bodies.b[0].rel, len + 3);
-    buf_init(&bodies.b[1].rel, len + 3);
-    buf scratch;
-    buf_init(&scratch, len + 3);
-    size_t lookups = 0;
-    for (size_t i = 0; i < m.nf; i++) {
-        if (!dkim_field_is(&m.f[i], "DKIM-Signature", 14))
-            continue;
-        if (v->res.found++ >= DKIM_MAX_SIGS)
-            continue;
-        dkim_sig_state *st = &v->st[v->res.count];
-        st->v = v;
-        st->res = &v->res.sig[v->res.count++];
-        char why[128] = "";
-        dkim_result res = dkim_prepare(st, &m, &m.f[i], &bodies, &scratch, why, sizeof why);
-        if (res == DKIM_PASS)
-            lookups++;
-        else
-            dkim_set(st->res, res, why);
-    }
-    buf_free(&bodies.b[0].rel);
-    buf_free(&bodies.b[1].rel);
-    buf_free(&scratch);
+    size_t lookups = dkim_prepare_all(v, &m, len);
     dkim_msg_free(&m);
     if (lookups == 0)
         goto sync;
@@ -504,8 +557,11 @@ dkim_verify *dkim_verify_start(dns_resolver *r, const char *msg, size_t len, dki
         dkim_sig_state *st = &v->st[i];
         if (st->res->result != DKIM_NONE)
             continue;
-        char name[600];
-        snprintf(name, sizeof name, "%s._domainkey.%s", st->res->selector, st->res->domain);
+        char name[600]; /* selector and domain are each under 256 bytes */
+        size_t sl = strlen(st->res->selector), dl = strlen(st->res->domain);
+        memcpy(name, st->res->selector, sl);
+        memcpy(name + sl, "._domainkey.", 12);
+        memcpy(name + sl + 12, st->res->domain, dl + 1);
         st->q = dns_lookup(r, name, DNS_T_TXT, dkim_key_answer, st);
     }
     return v;
@@ -538,8 +594,11 @@ typedef struct dkim_sync {
 /* dkim_sync_done - copy the results for dkim_verify_sync */
 static void dkim_sync_done(void *arg, const dkim_results *res)
 {
-    dkim_sync *s = arg;
-    *s->out = *res;
+    dkim_sync *s = arg; /* out is zeroed: copy only the entries in use */
+    s->out->found = res->found;
+    s->out->count = res->count;
+    memcpy(s->out->sig, res->sig, res->count * sizeof res->sig[0]);
+    memcpy(s->out->error, res->error, sizeof res->error);
     s->done = 1;
 }
 
