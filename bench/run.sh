@@ -1,13 +1,18 @@
 #!/bin/sh
-# run.sh - `make bench`: compare pochta with Postfix on this machine (accepted
-# messages/s at 1/10/50/200 sessions with 2 KB and 100 KB messages, memory per
-# idle connection) and print one table. Everything runs in a temporary
-# directory on loopback ports and is removed at the end; no system service is
-# touched. Takes about 5-10 minutes. See docs/bench.md.
+# run.sh - `make bench`: compare pochta with Postfix on this machine and print
+# two tables: inbound (accepted messages/s at 1/10/50/200 sessions with 2 KB
+# and 100 KB messages, memory per idle connection; bench/bench.py) and
+# outbound (relayed messages/s delivered to an smtp-sink at 10 and 50
+# destinations; bench/outbound.py). Everything runs in temporary directories
+# on loopback ports and is removed at the end; no system service is touched.
+# Takes about 6-12 minutes. See docs/bench.md.
 #
 # Usage: bench/run.sh [--seconds S] [--sessions 1,10] [--sizes "2 KB"] [--idle N] [--keep]
+#        bench/run.sh --inbound [the options above]    (only the first table)
+#        bench/run.sh --outbound [--dests 10,50] [--messages M] [--repeat N]
+#                     [--queue-workers N] [--keep]     (only the second table)
 # Env: POCHTA_BUILD (default build/), BENCH_DIR (default /var/tmp: must be a
-# real disk, since fsync on tmpfs costs nothing), BENCH_SECONDS.
+# real disk, since fsync on tmpfs costs nothing), BENCH_SECONDS, BENCH_REPEAT.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -15,7 +20,7 @@ fail() { echo "bench/run.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || fail "run as root: Postfix's master must start as root (it drops to user postfix)"
 BUILD=${POCHTA_BUILD:-build}
 [ -x "$BUILD/pochtad" ] && [ -x "$BUILD/pochta" ] || fail "no $BUILD/pochtad; run make first"
-for tool in postfix postconf smtp-source nsd; do
+for tool in postfix postconf smtp-source smtp-sink nsd; do
     command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || fail "$tool missing; run scripts/deps.sh --bench"
 done
 [ -f /etc/postfix/master.cf ] || fail "/etc/postfix/master.cf missing (the template for the bench's own copy)"
@@ -25,4 +30,12 @@ getent passwd postfix >/dev/null || fail "user postfix missing; reinstall the po
 # 1,024, in pochtad and in the client holding them (both inherit this).
 ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)" || fail "cannot raise the open-files limit"
 
-PYTHONDONTWRITEBYTECODE=1 PATH="/usr/sbin:/sbin:$PATH" POCHTA_BUILD="$BUILD" exec /usr/bin/python3 bench/bench.py "$@"
+export PYTHONDONTWRITEBYTECODE=1 PATH="/usr/sbin:/sbin:$PATH" POCHTA_BUILD="$BUILD"
+case "${1:-}" in
+--outbound) exec /usr/bin/python3 bench/outbound.py "$@" ;;
+--inbound) shift; exec /usr/bin/python3 bench/bench.py "$@" ;;
+esac
+keep=
+for a in "$@"; do [ "$a" = --keep ] && keep=--keep; done
+/usr/bin/python3 bench/bench.py "$@"
+exec /usr/bin/python3 bench/outbound.py $keep

@@ -93,11 +93,12 @@ def run(args, **kw):
     return r.stdout
 
 
-def start_dns(workdir):
-    """NSD on a free loopback port serving ZONES (written under workdir/zones)."""
+def start_dns(workdir, extra=None):
+    """NSD on a free loopback port serving ZONES and the zones in extra
+    ({origin: [records]}), written under workdir/zones."""
     zdir = os.path.join(workdir, "zones")
     os.makedirs(zdir)
-    for origin, rrs in ZONES.items():
+    for origin, rrs in {**ZONES, **(extra or {})}.items():
         with open(os.path.join(zdir, origin + ".zone"), "w") as f:
             f.write(f"$ORIGIN {origin}.\n$TTL 3600\n"
                     f"@ IN SOA ns.bench.test. hostmaster.bench.test. 1 3600 600 86400 300\n"

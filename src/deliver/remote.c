@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <idn2.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -47,6 +48,7 @@
 #define REMOTE_SLOT_WAIT_MS 30000 /* longest wait for a session slot of a busy destination, then 4.4.5 */
 #define REMOTE_RSET_WAIT_MS 20000 /* liveness check of a cached connection (capped by remote_timeout) */
 #define REMOTE_QUIT_WAIT_MS 2000  /* QUIT of an idle connection we give up: do not wait long for a reply */
+#define REMOTE_WBUF 16384          /* output gathered per write: few segments, no Nagle stall on the last */
 
 typedef struct remote_ctx {
     struct event_base *base;
@@ -61,9 +63,11 @@ typedef struct remote_conn {
     char host[256], ip[64];
     char rbuf[4096];
     size_t rlen;
+    char wbuf[REMOTE_WBUF];        /* commands and body gathered until a reply is awaited */
+    size_t wlen;
     int code;                      /* last reply code */
     char reply[REMOTE_REPLY_MAX];  /* last reply, lines joined with " / " */
-    int ext_tls, ext_size, ext_8bit, ext_utf8, ext_dsn;
+    int ext_tls, ext_size, ext_8bit, ext_utf8, ext_dsn, ext_pipelining;
     unsigned wait_ms;              /* deadline of one wait; 0 = remote_timeout */
 } remote_conn;
 
@@ -139,8 +143,8 @@ static ssize_t remote_io(remote_conn *c, int wr, void *p, size_t n)
     }
 }
 
-/* remote_send - write all of s; 0 or -1 */
-static int remote_send(remote_conn *c, const char *s, size_t n)
+/* remote_write - write all of s now; 0 or -1 */
+static int remote_write(remote_conn *c, const char *s, size_t n)
 {
     while (n) {
         ssize_t w = remote_io(c, 1, (void *)s, n);
@@ -149,6 +153,31 @@ static int remote_send(remote_conn *c, const char *s, size_t n)
         s += w;
         n -= (size_t)w;
     }
+    return 0;
+}
+
+/* remote_flush - write what remote_send gathered; 0 or -1 */
+static int remote_flush(remote_conn *c)
+{
+    int r = remote_write(c, c->wbuf, c->wlen);
+    c->wlen = 0;
+    return r;
+}
+
+/*
+ * remote_send - queue s for writing; 0 or -1. Output goes out in
+ * REMOTE_WBUF pieces and when a reply is awaited (remote_reply), so a
+ * message body is a few large writes rather than one per line, and
+ * pipelined commands share a segment (RFC 2920).
+ */
+static int remote_send(remote_conn *c, const char *s, size_t n)
+{
+    if (c->wlen + n > sizeof c->wbuf && remote_flush(c) < 0)
+        return -1;
+    if (n > sizeof c->wbuf)
+        return remote_write(c, s, n);
+    memcpy(c->wbuf + c->wlen, s, n);
+    c->wlen += n;
     return 0;
 }
 
@@ -190,6 +219,8 @@ static void remote_ext(remote_conn *c, const char *kw)
         c->ext_utf8 = 1;
     else if (!strcasecmp(kw, "DSN"))
         c->ext_dsn = 1;
+    else if (!strcasecmp(kw, "PIPELINING"))
+        c->ext_pipelining = 1;
 }
 
 /* remote_reply - read a whole (multi-line) reply; its code, or -1 on a broken connection */
@@ -199,6 +230,10 @@ static int remote_reply(remote_conn *c)
     size_t used = 0;
     c->reply[0] = '\0';
     c->code = -1;
+    if (c->wlen && remote_flush(c) < 0) {
+        snprintf(c->reply, sizeof c->reply, "connection lost while sending");
+        return -1;
+    }
     for (int n = 0; n < 100; n++) {
         if (remote_line(c, line, sizeof line) < 0)
             break;
@@ -219,19 +254,37 @@ static int remote_reply(remote_conn *c)
     return -1;
 }
 
-/* remote_cmd - send a command line (CRLF added) and read the reply code */
-static int remote_cmd(remote_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int remote_cmd(remote_conn *c, const char *fmt, ...)
+/* remote_vqueue - format a command line (CRLF added) into the output; 0 or -1 */
+static int remote_vqueue(remote_conn *c, const char *fmt, va_list ap)
 {
     char line[2200];
-    va_list ap;
-    va_start(ap, fmt);
     int n = vsnprintf(line, sizeof line - 2, fmt, ap);
-    va_end(ap);
     if (n < 0 || (size_t)n >= sizeof line - 2)
         return -1;
     memcpy(line + n, "\r\n", 2);
-    if (remote_send(c, line, (size_t)n + 2) < 0) {
+    return remote_send(c, line, (size_t)n + 2);
+}
+
+/* remote_queue_cmd - send a command without awaiting its reply (PIPELINING, RFC 2920); 0 or -1 */
+static int remote_queue_cmd(remote_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int remote_queue_cmd(remote_conn *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = remote_vqueue(c, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+/* remote_cmd - send a command line and read the reply code; -1 when the connection broke */
+static int remote_cmd(remote_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int remote_cmd(remote_conn *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = remote_vqueue(c, fmt, ap);
+    va_end(ap);
+    if (r < 0) {
         snprintf(c->reply, sizeof c->reply, "connection lost while sending");
         return -1;
     }
@@ -270,6 +323,9 @@ static int remote_connect(remote_conn *c, unsigned port)
         c->fd = -1;
         return -1;
     }
+    /* output is gathered in wbuf and written only when a reply is awaited, so Nagle could only delay */
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return 0;
 }
 
@@ -297,7 +353,7 @@ static int remote_starttls(remote_conn *c)
         }
     }
     c->rlen = 0; /* RFC 3207: discard anything received before TLS */
-    c->ext_tls = c->ext_size = c->ext_8bit = c->ext_utf8 = 0;
+    c->ext_tls = c->ext_size = c->ext_8bit = c->ext_utf8 = c->ext_dsn = c->ext_pipelining = 0;
     return 0;
 }
 
@@ -422,6 +478,53 @@ static int remote_open(remote_conn *c, remote_out *o, remote_status *st)
     return remote_hello(c, o, st);
 }
 
+/* remote_content - after 354: the DKIM fields, the body, the final dot and its reply */
+static remote_status remote_content(remote_conn *c, const queue_msg *m, remote_out *o)
+{
+    if ((o->sig->len && remote_send(c, o->sig->data, o->sig->len) < 0) ||
+        remote_body(c, m->data.data, m->data.len) < 0 || remote_reply(c) != 250)
+        return remote_fail(c, "after end of data", o);
+    snprintf(o->status, o->statuslen, "2.0.0");
+    snprintf(o->reason, o->reasonlen, "%s", c->reply);
+    *o->dsn_passed = c->ext_dsn;
+    return REMOTE_OK;
+}
+
+/*
+ * remote_envelope_pipelined - MAIL, RCPT and DATA in one write, then their
+ * three replies in order (RFC 2920 3.1). The first refusal is the one
+ * reported; a server that answers DATA with 354 after refusing the
+ * recipient gets a lone dot, so nothing is sent for nobody.
+ */
+static remote_status remote_envelope_pipelined(remote_conn *c, const queue_msg *m, remote_out *o,
+                                               const char *params, const char *dsn_mail, const char *dsn_rcpt)
+{
+    if (remote_queue_cmd(c, "MAIL FROM:<%s>%s%s", o->mail_from, params, dsn_mail) < 0 ||
+        remote_queue_cmd(c, "RCPT TO:<%s>%s", o->rcpt, dsn_rcpt) < 0 || remote_queue_cmd(c, "DATA") < 0) {
+        snprintf(c->reply, sizeof c->reply, "connection lost while sending");
+        return remote_fail(c, "after MAIL FROM", o);
+    }
+    static const char *const stage[] = {"after MAIL FROM", "after RCPT TO", "after DATA"};
+    int bad = -1, bad_code = 0, code = 0;
+    char bad_reply[REMOTE_REPLY_MAX];
+    for (int i = 0; i < 3 && code >= 0; i++) {
+        code = remote_reply(c);
+        int ok = i == 0 ? code == 250 : i == 1 ? code == 250 || code == 251 : code == 354;
+        if (!ok && bad < 0) {
+            bad = i;
+            bad_code = code;
+            snprintf(bad_reply, sizeof bad_reply, "%s", c->reply);
+        }
+    }
+    if (bad < 0)
+        return remote_content(c, m, o);
+    if (code == 354) /* a refusal earlier, yet DATA accepted: end it empty */
+        remote_cmd(c, ".");
+    c->code = bad_code;
+    snprintf(c->reply, sizeof c->reply, "%s", bad_reply);
+    return remote_fail(c, stage[bad], o);
+}
+
 /* remote_transaction - MAIL, RCPT, DATA of one message on a session past EHLO */
 static remote_status remote_transaction(remote_conn *c, const queue_msg *m, remote_out *o)
 {
@@ -441,6 +544,8 @@ static remote_status remote_transaction(remote_conn *c, const queue_msg *m, remo
         snprintf(params + pl, sizeof params - pl, " SMTPUTF8");
     char dsn_mail[QUEUE_ENVID_MAX * 3 + 32], dsn_rcpt[QUEUE_ORCPT_MAX + 64];
     remote_dsn_params(c, m, o, dsn_mail, sizeof dsn_mail, dsn_rcpt, sizeof dsn_rcpt);
+    if (c->ext_pipelining)
+        return remote_envelope_pipelined(c, m, o, params, dsn_mail, dsn_rcpt);
     if (remote_cmd(c, "MAIL FROM:<%s>%s%s", o->mail_from, params, dsn_mail) != 250)
         return remote_fail(c, "after MAIL FROM", o);
     int rc = remote_cmd(c, "RCPT TO:<%s>%s", o->rcpt, dsn_rcpt);
@@ -448,13 +553,7 @@ static remote_status remote_transaction(remote_conn *c, const queue_msg *m, remo
         return remote_fail(c, "after RCPT TO", o);
     if (remote_cmd(c, "DATA") != 354)
         return remote_fail(c, "after DATA", o);
-    if ((o->sig->len && remote_send(c, o->sig->data, o->sig->len) < 0) ||
-        remote_body(c, m->data.data, m->data.len) < 0 || remote_reply(c) != 250)
-        return remote_fail(c, "after end of data", o);
-    snprintf(o->status, o->statuslen, "2.0.0");
-    snprintf(o->reason, o->reasonlen, "%s", c->reply);
-    *o->dsn_passed = c->ext_dsn;
-    return REMOTE_OK;
+    return remote_content(c, m, o);
 }
 
 /* remote_discard - give up a connection: QUIT without waiting long, free it (the pool's close function) */

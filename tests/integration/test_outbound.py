@@ -5,6 +5,8 @@ Peer: aiosmtpd on 127.0.0.100 with STARTTLS (a throw-away self-signed cert);
 127.0.0.101 (dead.outbound.test) has nothing listening on the same port.
 Local parts choose the peer's answer at RCPT: perm* -> 550 5.1.1,
 temp* -> 451 4.3.0 the first time, then accepted; slow* -> always 451 4.7.1.
+127.0.0.103 (pipelined.outbound.test) is a raw peer offering PIPELINING that
+records how the commands arrived (PipeliningPeer).
 """
 import os
 import re
@@ -265,3 +267,112 @@ def test_null_sender_is_never_bounced(sender, peer):
     log = sender.wait_log(qid, r"removed")
     assert re.search(r"bounced .*status=5\.1\.1", log)
     assert " dsn " not in log
+
+
+class PipeliningPeer:
+    """A raw SMTP peer on 127.0.0.103 that offers PIPELINING and records, per
+    session, the bytes of each recv() after EHLO, so a test can see whether
+    MAIL, RCPT and DATA came in one write (RFC 2920). Recipients whose local
+    part starts with "refuse" get 550 at RCPT, yet 354 at DATA, as a broken
+    server might answer; the client must then send a lone dot."""
+
+    def __init__(self, port):
+        import socket
+        import threading
+        self.chunks, self.messages = [], []
+        self.lone_dots = 0   # DATA sessions ended with nothing but the final dot
+        self.sock = socket.create_server(("127.0.0.103", port))
+        self.sock.settimeout(0.2)
+        self.running = True
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        import socket
+        while self.running:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            with conn:
+                conn.settimeout(10)
+                try:
+                    self.session(conn)
+                except OSError:
+                    pass
+
+    def session(self, conn):
+        conn.sendall(b"220 pipe.outbound.test ESMTP\r\n")
+        buf, refused, in_data, body = b"", False, False, b""
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                return
+            if not in_data:
+                self.chunks.append(data)
+            buf += data
+            while True:
+                if in_data:
+                    end = buf.find(b"\r\n.\r\n")
+                    lone = buf.startswith(b".\r\n")
+                    if end < 0 and not lone:
+                        break
+                    body, buf = (b"", buf[3:]) if lone else (buf[:end + 2], buf[end + 5:])
+                    in_data = False
+                    if lone:
+                        self.lone_dots += 1
+                    else:
+                        self.messages.append(body)
+                    conn.sendall(b"250 2.0.0 Ok: queued as PIPEQ\r\n" if not lone
+                                 else b"554 5.5.1 no valid recipients\r\n")
+                    continue
+                if b"\r\n" not in buf:
+                    break
+                line, buf = buf.split(b"\r\n", 1)
+                verb = line[:4].upper()
+                if verb == b"EHLO":
+                    conn.sendall(b"250-pipe.outbound.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+                elif verb == b"MAIL":
+                    refused = False
+                    conn.sendall(b"250 2.1.0 Ok\r\n")
+                elif verb == b"RCPT":
+                    refused = b"<refuse" in line
+                    conn.sendall(b"550 5.1.1 no such user here\r\n" if refused else b"250 2.1.5 Ok\r\n")
+                elif verb == b"DATA":
+                    in_data = True
+                    conn.sendall(b"354 go ahead\r\n")
+                elif verb == b"QUIT":
+                    conn.sendall(b"221 2.0.0 Bye\r\n")
+                    return
+                else:
+                    conn.sendall(b"250 2.0.0 Ok\r\n")
+
+    def stop(self):
+        self.running = False
+        self.thread.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def pipe_peer(peer):
+    p = PipeliningPeer(peer.port)
+    yield p
+    p.stop()
+
+
+def test_pipelining_server_gets_the_envelope_in_one_write(sender, pipe_peer):
+    qid, subject = submit(sender, "fwd14@example.test", "pip@pipelined.outbound.test")
+    sender.wait_log(qid, r"removed")
+    assert len(pipe_peer.messages) == 1 and subject.encode() in pipe_peer.messages[0]
+    envelope = next(c for c in pipe_peer.chunks if c.startswith(b"MAIL FROM:"))
+    assert b"\r\nRCPT TO:<pip@pipelined.outbound.test>\r\nDATA\r\n" in envelope, envelope
+
+
+def test_pipelined_refusal_at_rcpt_is_reported_and_no_message_sent(sender, pipe_peer):
+    qid, subject = submit(sender, "fwd15@example.test", "refuse1@pipelined.outbound.test")
+    log = sender.wait_log(qid, r"removed")
+    assert re.search(r"bounced .*status=5\.1\.1", log)
+    assert "no such user here" in log and "after RCPT TO" in log
+    assert pipe_peer.messages == []
+    # the server said 354 to DATA after refusing the recipient: pochta ended it with a lone dot
+    assert pipe_peer.lone_dots == 1
