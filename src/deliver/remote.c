@@ -255,6 +255,7 @@ static int remote_reply(remote_conn *c)
 }
 
 /* remote_vqueue - format a command line (CRLF added) into the output; 0 or -1 */
+static int remote_vqueue(remote_conn *c, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static int remote_vqueue(remote_conn *c, const char *fmt, va_list ap)
 {
     char line[2200];
