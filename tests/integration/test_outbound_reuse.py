@@ -11,8 +11,6 @@ with 421 and closes.
 import asyncio
 import re
 import smtplib
-import ssl
-import subprocess
 import time
 
 import pytest
@@ -20,6 +18,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
 from pochta_instance import free_port
+from smtppeer import start_peer
 
 PEER_IP, DROP_IP, RSET_IP = "127.0.0.220", "127.0.0.221", "127.0.0.222"
 
@@ -83,30 +82,22 @@ class RsetSMTP(CountingSMTP):
         self.transport.close()
 
 
-def controller(cls, handler, ip, port, name, **kw):
+def controller_for(cls):
+    """An aiosmtpd Controller class whose sessions are cls (a counting SMTP subclass)."""
     class C(Controller):
         def factory(self):
             return cls(self.handler, **self.SMTP_kwargs)
-    ctl = C(handler, hostname=ip, port=port, server_hostname=name, **kw)
-    ctl.start()
-    return ctl
+    return C
 
 
 @pytest.fixture(scope="module")
 def peers(tmp_path_factory):
-    d = tmp_path_factory.mktemp("reuse-peer")
-    cert, key = str(d / "cert.pem"), str(d / "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=peer.reuse.test", "-keyout", key, "-out", cert],
-                   check=True, capture_output=True)
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert, key)
     port = free_port(PEER_IP)
     main, drop, rset = Peer(), Peer(), Peer()
-    ctls = [controller(CountingSMTP, main, PEER_IP, port, "peer.reuse.test", tls_context=ctx,
-                       require_starttls=False),
-            controller(DropSMTP, drop, DROP_IP, port, "drop.reuse.test"),
-            controller(RsetSMTP, rset, RSET_IP, port, "rset.reuse.test")]
+    ctls = [start_peer(main, PEER_IP, port, "peer.reuse.test", tls_dir=tmp_path_factory.mktemp("reuse-peer"),
+                       controller=controller_for(CountingSMTP)),
+            start_peer(drop, DROP_IP, port, "drop.reuse.test", controller=controller_for(DropSMTP)),
+            start_peer(rset, RSET_IP, port, "rset.reuse.test", controller=controller_for(RsetSMTP))]
     yield port, main, drop, rset
     for c in ctls:
         c.stop()
