@@ -2,7 +2,8 @@
  * cmd_sendmail - `pochta sendmail`, the sendmail(1) interface local
  * programs use: a message on standard input goes into the queue.
  *
- *   pochta [-c CONF] sendmail [-t] [-i|-oi] [-f ADDR] [-F NAME] [-C CONF] [RCPT...]
+ *   pochta [-c CONF] sendmail [-t] [-i|-oi] [-f ADDR] [-F NAME] [-C CONF]
+ *                             [-N DSN] [-R full|hdrs] [-V ENVID] [RCPT...]
  *   sendmail -t -i          (installed as a link named sendmail; `make install`)
  *
  *   -t        recipients also from To:, Cc: and Bcc: (Bcc: is then removed)
@@ -12,7 +13,13 @@
  *   -F NAME   full name for a From: header we add
  *   -C CONF   configuration file (else -c, else $POCHTA_CONFIG, else
  *             /etc/pochta/pochta.conf)
- * Other -o... and -B/-N/-v options are accepted and ignored, as other
+ *   -N DSN    delivery status notifications for every recipient: never, or
+ *             a comma list of success, failure, delay (RFC 3461 NOTIFY)
+ *   -R RET    full or hdrs: how much of the message a failure notice
+ *             returns (RFC 3461 RET)
+ *   -V ENVID  an envelope ID for the notices (RFC 3461 ENVID; printable
+ *             ASCII, at most 100 characters)
+ * Other -o... and -B/-L/-v options are accepted and ignored, as other
  * sendmail replacements do; -bs, -bp, -q and the like are refused.
  *
  * The message gets CRLF line ends, our Received: header, and Date:,
@@ -34,7 +41,9 @@
 #include "lib/xalloc.h"
 #include "mail/addr.h"
 #include "mail/hdr_addr.h"
+#include "mail/smtp_cmd.h"
 #include "queue/queue.h"
+#include "queue/queue_file.h"
 #include "queue/queue_pickup.h"
 
 #include <pwd.h>
@@ -57,6 +66,9 @@ typedef struct sm_opts {
     const char *from;       /* -f / -r, NULL = the login name */
     const char *fullname;   /* -F */
     const char *conf;       /* -C */
+    int notify;             /* -N: SMTP_NOTIFY_* flags, 0 = not given */
+    int ret;                /* -R: QUEUE_RET_*, 0 = not given */
+    const char *envid;      /* -V */
     char **args;            /* recipient arguments */
     int nargs;
 } sm_opts;
@@ -82,6 +94,39 @@ static const char *sm_optarg(int argc, char **argv, int *i)
     return *i + 1 < argc ? argv[++*i] : NULL;
 }
 
+/* sm_parse_dsn - the value of -N, -R or -V (RFC 3461 NOTIFY, RET, ENVID) into o; 0 or an exit code */
+static int sm_parse_dsn(const char *opt, const char *v, sm_opts *o)
+{
+    const char *why = NULL;
+    if (!v)
+        return sm_err(EX_USAGE, "option %s needs a value", opt);
+    if (opt[1] == 'N') {
+        char words[64];
+        size_t k = 0;
+        for (const char *p = v; *p && k < sizeof words - 1; p++)
+            if (*p != ' ' && *p != '\t') /* "-N success, delay" */
+                words[k++] = *p;
+        words[k] = '\0';
+        o->notify = smtp_notify_parse(words, &why);
+        if (o->notify < 0)
+            return sm_err(EX_USAGE, "-N %s: %s", v, why);
+    } else if (opt[1] == 'R') {
+        o->ret = !strcasecmp(v, "full") ? QUEUE_RET_FULL : !strcasecmp(v, "hdrs") ? QUEUE_RET_HDRS : 0;
+        if (!o->ret)
+            return sm_err(EX_USAGE, "-R %s: must be full or hdrs", v);
+    } else {
+        for (const char *p = v; *p && !why; p++)
+            if (*p < 0x21 || *p > 0x7e)
+                why = "only printable ASCII without spaces";
+        if (!why && (!*v || strlen(v) > QUEUE_ENVID_MAX))
+            why = "1 to 100 characters";
+        if (why)
+            return sm_err(EX_USAGE, "-V %s: an envelope ID must be %s (RFC 3461)", v, why);
+        o->envid = v;
+    }
+    return 0;
+}
+
 /* sm_parse - command line into o; 0 or an exit code */
 static int sm_parse(int argc, char **argv, sm_opts *o)
 {
@@ -102,7 +147,11 @@ static int sm_parse(int argc, char **argv, sm_opts *o)
             if (!v)
                 return sm_err(EX_USAGE, "option %s needs a value", a);
             *(a[1] == 'F' ? &o->fullname : a[1] == 'C' ? &o->conf : &o->from) = v;
-        } else if (a[1] == 'B' || a[1] == 'N' || a[1] == 'L') {
+        } else if (a[1] == 'N' || a[1] == 'R' || a[1] == 'V') {
+            int rc = sm_parse_dsn(a, sm_optarg(argc, argv, &i), o);
+            if (rc)
+                return rc;
+        } else if (a[1] == 'B' || a[1] == 'L') {
             if (!a[2])
                 i++; /* ignored option with a value */
         } else if (a[1] == 'o' || a[1] == 'v' || strcmp(a, "-bm") == 0 || a[1] == 'U') {
@@ -193,8 +242,9 @@ static void sm_copy_headers(const char *h, size_t len, buf *out)
     }
 }
 
-/* sm_add_rcpt - normalise one address (domain-less gets @hostname) and add it once; 0 or exit code */
-static int sm_add_rcpt(queue_msg *m, const pochta_config *cfg, const char *raw, size_t len)
+/* sm_add_rcpt - normalise one address (domain-less gets @hostname) and add it once, with -N's
+ * NOTIFY; 0 or exit code */
+static int sm_add_rcpt(queue_msg *m, const pochta_config *cfg, int notify, const char *raw, size_t len)
 {
     char tmp[MAIL_PATH_MAX * 2], out[MAIL_PATH_MAX * 4];
     while (len && (*raw == ' ' || *raw == '\t' || *raw == '<'))
@@ -216,7 +266,7 @@ static int sm_add_rcpt(queue_msg *m, const pochta_config *cfg, const char *raw, 
     if (m->nrcpts >= cfg->max_recipients)
         return sm_err(EX_DATAERR, "more than %u recipients (max_recipients)", cfg->max_recipients);
     m->smtputf8 |= a.local_utf8;
-    queue_msg_add_rcpt(m, out);
+    queue_msg_add_rcpt_dsn(m, out, notify, NULL);
     return 0;
 }
 
@@ -229,7 +279,7 @@ static int sm_recipients(const sm_opts *o, const pochta_config *cfg, const char 
     for (int i = 0; rc == 0 && i < o->nargs; i++)
         for (const char *p = o->args[i]; rc == 0 && *p;) {
             size_t n = strcspn(p, ",");
-            rc = sm_add_rcpt(m, cfg, p, n);
+            rc = sm_add_rcpt(m, cfg, o->notify, p, n);
             p += n + (p[n] == ',');
         }
     for (int f = 0; rc == 0 && o->extract && f < 3; f++) {
@@ -238,7 +288,7 @@ static int sm_recipients(const sm_opts *o, const pochta_config *cfg, const char 
         if (st != HDR_FROM_OK && st != HDR_FROM_NONE)
             return sm_err(EX_DATAERR, "cannot read the %s: header: %s", fields[f], hdr_from_error(st));
         for (size_t k = 0; rc == 0 && k < n; k++)
-            rc = sm_add_rcpt(m, cfg, found[k], strlen(found[k]));
+            rc = sm_add_rcpt(m, cfg, o->notify, found[k], strlen(found[k]));
     }
     if (rc == 0 && m->nrcpts == 0)
         rc = sm_err(EX_USAGE, "no recipients: name them as arguments or use -t with To:/Cc:/Bcc:");
@@ -333,6 +383,8 @@ static int sm_queue(const sm_opts *o, const pochta_config *cfg, const buf *in)
     m->client_name = xstrdup("localhost");
     m->helo = xstrdup("localhost");
     m->arrival = time(NULL);
+    m->dsn_ret = o->ret;
+    m->dsn_envid = o->envid ? xstrdup(o->envid) : NULL;
     size_t hlen = sm_header_len(in->data ? in->data : "", in->len);
     int rc = sm_sender(o, cfg, m);
     if (rc == 0)

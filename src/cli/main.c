@@ -20,7 +20,7 @@ static const cli_command cli_commands[] = {
                        "user identity add|del USER ADDRESS|@DOMAIN | user identity list [USER] | "
                        "user sending enable|disable|show USER | user sending limit USER N|default"},
     {"alias", cli_alias, "alias add ALIAS TARGET... | alias del ALIAS [TARGET...] | alias list"},
-    {"sendmail", cli_sendmail, "sendmail [-t] [-i] [-f ADDR] [-F NAME] [-C CONF] [RCPT...] < MESSAGE  (also as a link named sendmail)"},
+    {"sendmail", cli_sendmail, "sendmail [-t] [-i] [-f ADDR] [-F NAME] [-C CONF] [-N DSN] [-R full|hdrs] [-V ENVID] [RCPT...] < MESSAGE  (also as a link named sendmail)"},
     {"log", cli_log, "log QUEUE-ID"},
     {"trace", cli_trace, "trace QUEUE-ID|MESSAGE-ID|ADDRESS [--limit N]"},
     {"queue", cli_queue, "queue list | queue show ID | queue flush [ID] | queue hold ID | queue release ID | queue delete ID [--wait SECONDS]"},

@@ -181,30 +181,39 @@ static smtp_parse_status cmd_param_auth(smtp_cmd *cmd, char *val)
     return SMTP_PARSE_OK;
 }
 
-/* cmd_param_notify - NOTIFY=NEVER / 1#(SUCCESS / FAILURE / DELAY) (RFC 3461 4.1) */
-static smtp_parse_status cmd_param_notify(smtp_cmd *cmd, char *val)
+/* smtp_notify_parse - NOTIFY=NEVER / 1#(SUCCESS / FAILURE / DELAY) (RFC 3461 4.1) */
+int smtp_notify_parse(const char *val, const char **why)
 {
-    static const char bad[] = "NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY";
-    if (!val || !*val)
-        return cmd_fail(cmd, SMTP_PARSE_SYNTAX, bad);
+    static const char *const words[] = {"NEVER", "SUCCESS", "FAILURE", "DELAY"};
+    static const int bits[] = {SMTP_NOTIFY_NEVER, SMTP_NOTIFY_SUCCESS, SMTP_NOTIFY_FAILURE, SMTP_NOTIFY_DELAY};
+    *why = "NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY";
     int flags = 0;
-    for (char *p = val; p;) {
-        char *comma = strchr(p, ',');
+    for (const char *p = val; p;) { /* an empty item ("", "A,,B", "A,") matches no word */
+        const char *comma = strchr(p, ',');
         size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        if (n == 5 && strncasecmp(p, "NEVER", n) == 0)
-            flags |= SMTP_NOTIFY_NEVER;
-        else if (n == 7 && strncasecmp(p, "SUCCESS", n) == 0)
-            flags |= SMTP_NOTIFY_SUCCESS;
-        else if (n == 7 && strncasecmp(p, "FAILURE", n) == 0)
-            flags |= SMTP_NOTIFY_FAILURE;
-        else if (n == 5 && strncasecmp(p, "DELAY", n) == 0)
-            flags |= SMTP_NOTIFY_DELAY;
-        else
-            return cmd_fail(cmd, SMTP_PARSE_SYNTAX, bad);
+        int bit = 0;
+        for (size_t i = 0; i < sizeof bits / sizeof bits[0] && !bit; i++)
+            if (n == strlen(words[i]) && strncasecmp(p, words[i], n) == 0)
+                bit = bits[i];
+        if (!bit)
+            return -1;
+        flags |= bit;
         p = comma ? comma + 1 : NULL;
     }
-    if ((flags & SMTP_NOTIFY_NEVER) && flags != SMTP_NOTIFY_NEVER)
-        return cmd_fail(cmd, SMTP_PARSE_SYNTAX, "NOTIFY=NEVER cannot be combined with other values");
+    if ((flags & SMTP_NOTIFY_NEVER) && flags != SMTP_NOTIFY_NEVER) {
+        *why = "NOTIFY=NEVER cannot be combined with other values";
+        return -1;
+    }
+    return flags;
+}
+
+/* cmd_param_notify - the NOTIFY= parameter of RCPT */
+static smtp_parse_status cmd_param_notify(smtp_cmd *cmd, char *val)
+{
+    const char *why;
+    int flags = smtp_notify_parse(val ? val : "", &why);
+    if (flags < 0)
+        return cmd_fail(cmd, SMTP_PARSE_SYNTAX, why);
     cmd->notify = flags;
     return SMTP_PARSE_OK;
 }

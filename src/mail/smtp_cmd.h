@@ -87,6 +87,9 @@ typedef struct smtp_cmd {
 smtp_parse_status smtp_cmd_parse(char *line, size_t len, smtp_cmd *cmd);
 /* smtp_cmd_verb_name - "MAIL", ... ("UNKNOWN" for SMTP_CMD_UNKNOWN); static string */
 const char *smtp_cmd_verb_name(smtp_cmd_verb v);
+/* smtp_notify_parse - a NOTIFY value (NEVER, or a comma list of SUCCESS, FAILURE, DELAY, any case)
+ * as SMTP_NOTIFY_* flags; -1 with *why set when it is not one */
+int smtp_notify_parse(const char *val, const char **why);
 /* smtp_xtext_decode - RFC 3461 4 xtext decoded in place (s is NUL-terminated);
  * returns the decoded length or -1 when s is not valid xtext */
 int smtp_xtext_decode(char *s);

@@ -69,6 +69,34 @@ def test_usage_and_message_errors_use_sysexits(pochta):
     assert r.returncode == 65 and b"bad recipient" in r.stderr
 
 
+def test_dsn_options_n_r_v(pochta):
+    """-N success -R hdrs -V ID: the delivery gets a success notice (RFC 3464) to the
+    sender naming the envelope ID, with only the header returned."""
+    import email
+    from email import policy as email_policy
+    msg = b"From: bob@example.test\nTo: alice@example.test\nSubject: dsn via sendmail\n\nbody text\n"
+    r = sendmail(pochta, ["-i", "-f", "bob@example.test", "-N", "success, failure", "-R", "hdrs",
+                          "-V", "ORDER-42", "alice@example.test"], msg)
+    assert r.returncode == 0, r.stderr
+    assert len(pochta.wait_messages("alice@example.test", 1)) == 1
+    notice = email.message_from_bytes(pochta.wait_messages("bob@example.test", 1)[0], policy=email_policy.default)
+    assert notice.get_content_type() == "multipart/report"
+    parts = list(notice.iter_parts())
+    status = parts[1].get_payload()
+    assert status[0]["Original-Envelope-Id"] == "ORDER-42"
+    assert status[1]["Action"] == "delivered" and status[1]["Final-Recipient"] == "rfc822; alice@example.test"
+    assert parts[2].get_content_type() == "text/rfc822-headers"
+    assert "Subject: dsn via sendmail" in parts[2].get_payload() and "body text" not in parts[2].get_payload()
+
+
+def test_dsn_option_errors(pochta):
+    for args, text in ((["-N", "sometimes"], b"NOTIFY must be"), (["-N", "never,success"], b"cannot be combined"),
+                       (["-R", "body"], b"full or hdrs"), (["-V", "two words"], b"printable ASCII"),
+                       (["-V", "x" * 101], b"1 to 100")):
+        r = sendmail(pochta, args + ["alice@example.test"], b"Subject: x\n\nx\n")
+        assert r.returncode == 64 and text in r.stderr, (args, r.stderr)
+
+
 def test_injected_while_daemon_down_is_delivered_at_start(pochta):
     pochta.stop()
     r = sendmail(pochta, ["-i", "-f", "<>", "alice@example.test"], b"Subject: offline\n\nqueued while down\n")
