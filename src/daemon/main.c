@@ -111,9 +111,12 @@ static int pochtad_start(pochtad *d, char *err, size_t errlen)
     d->msglog_on = 1;
     if (dmarcstore_start(cfg->db_path, err, errlen) < 0)
         return -1;
-    if (!(d->dns = dns_unbound_new(d->base, cfg->dns_server, err, errlen)))
+    dns_resolver *unbound = dns_unbound_new(d->base, cfg->dns_server, err, errlen);
+    if (!unbound)
         return -1;
-    dns_unbound_set_timeout(d->dns, cfg->dns_timeout_ms);
+    dns_unbound_set_timeout(unbound, cfg->dns_timeout_ms);
+    /* the envelope checks ask the same names for every message of a client: keep the answers here */
+    d->dns = dns_cache_new(d->base, unbound, DNS_CACHE_SLOTS, DNS_CACHE_MAX_TTL);
     if (!(d->queue = queue_open(d->base, cfg, pochtad_on_committed, d, err, errlen)))
         return -1;
     if (!(d->sched = scheduler_start(d->base, cfg, err, errlen)))

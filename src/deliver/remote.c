@@ -4,7 +4,8 @@
  * Blocking I/O on the delivery worker thread: the scheduler already runs
  * each message on a worker, so a slow remote server holds one worker and
  * never the event loop. Each worker owns a private event_base and libunbound
- * resolver (created on first use, freed at thread exit) and runs MX/A/AAAA
+ * resolver behind a small answer cache (dns_cache; created on first use,
+ * freed at thread exit) and runs MX/A/AAAA
  * lookups to completion with dns_lookup_sync. Limits: replies are read in
  * lines of at most REMOTE_LINE_MAX bytes and REMOTE_REPLY_MAX bytes in all
  * (RFC 5321 4.5.3.1.5 allows 512 per line); at most REMOTE_MAX_MX hosts and
@@ -48,6 +49,7 @@
 #define REMOTE_SLOT_WAIT_MS 30000 /* longest wait for a session slot of a busy destination, then 4.4.5 */
 #define REMOTE_RSET_WAIT_MS 20000 /* liveness check of a cached connection (capped by remote_timeout) */
 #define REMOTE_QUIT_WAIT_MS 2000  /* QUIT of an idle connection we give up: do not wait long for a reply */
+#define REMOTE_DNS_SLOTS 256      /* MX and address answers kept per delivery worker */
 #define REMOTE_WBUF 16384          /* output gathered per write: few segments, no Nagle stall on the last */
 
 typedef struct remote_ctx {
@@ -99,12 +101,14 @@ static remote_ctx *remote_thread_ctx(const pochta_config *cfg)
         return c;
     char err[256];
     c = calloc(1, sizeof *c);
-    if (!c || !(c->base = event_base_new()) || !(c->dns = dns_unbound_new(c->base, cfg->dns_server, err, sizeof err))) {
+    dns_resolver *unbound = NULL;
+    if (!c || !(c->base = event_base_new()) || !(unbound = dns_unbound_new(c->base, cfg->dns_server, err, sizeof err))) {
         if (c)
             remote_ctx_free(c);
         return NULL;
     }
-    dns_unbound_set_timeout(c->dns, cfg->dns_timeout_ms);
+    dns_unbound_set_timeout(unbound, cfg->dns_timeout_ms);
+    c->dns = dns_cache_new(c->base, unbound, REMOTE_DNS_SLOTS, DNS_CACHE_MAX_TTL);
     pthread_setspecific(remote_key, c);
     return c;
 }

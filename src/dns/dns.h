@@ -106,6 +106,16 @@ void dns_static_add(dns_resolver *r, const char *name, uint16_t type, uint16_t p
 void dns_static_timeout(dns_resolver *r, const char *name);
 
 /*
+ * dns_cache_new - a resolver answering repeated questions from memory and
+ * passing the others to inner, which it owns from then on (dns_resolver_free
+ * frees both). At most `slots` answers (rounded up to a power of two) are
+ * kept, each for its TTL but at most max_ttl seconds; failures are never
+ * kept. Use it on inner's loop thread.
+ */
+#define DNS_CACHE_SLOTS 4096
+#define DNS_CACHE_MAX_TTL 3600
+dns_resolver *dns_cache_new(struct event_base *base, dns_resolver *inner, size_t slots, unsigned max_ttl);
+/*
  * dns_unbound_set_timeout - per-query deadline in milliseconds for an
  * unbound resolver (default DNS_DEFAULT_TIMEOUT_MS). At the deadline the
  * query is cancelled in libunbound and answers DNS_TEMPFAIL, so a dead
