@@ -164,12 +164,16 @@ def pct(a, b):
     return 100.0 * (1 - a / b) if b else 0.0
 
 
-def print_table(args, rows, version):
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+def load_average():
+    """The 1, 5 and 15 minute load averages, as /proc/loadavg has them."""
     with open("/proc/loadavg") as f:
-        load = " ".join(f.read().split()[:3])
+        return " ".join(f.read().split()[:3])
+
+
+def print_table(args, rows, version, load):
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(f"\nenvelope policy on vs off: pochta and Postfix {version}, {now}, {platform.node()}, "
-          f"{os.cpu_count()} CPUs, load {load}")
+          f"{os.cpu_count()} CPUs, load {load} before the bench")
     print(f"one message per connection (smtp-source), median of {args.repeat} runs, warm DNS cache in pochta; "
           f"cost = 1 - on/off\n")
     print(f"{'sessions':>8} {'size':>6} {'pochta on':>10} {'off':>6} {'cost':>7} {'Postfix on':>11} {'off':>6} "
@@ -221,6 +225,7 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     version = subprocess.run(["postconf", "-dh", "mail_version"], capture_output=True, text=True).stdout.strip()
+    load = load_average()  # the bench's own 50 sessions (and smtpd processes) would count later
     work = tempfile.mkdtemp(prefix="pochta-policy-bench-", dir=args.dir)
     dns, servers = None, []
     try:
@@ -235,7 +240,7 @@ def main():
             s.setup().start()
             bench.warm_up(s)  # pochta's DNS cache, lazy initialisation, page cache
         check_policy_active(servers)
-        print_table(args, measure(servers, args), version)
+        print_table(args, measure(servers, args), version, load)
     finally:
         for s in servers:
             s.stop()
