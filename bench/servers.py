@@ -17,8 +17,9 @@ started or stopped.
 
 Postfix looks names up through glibc, which reads /etc/resolv.conf and cannot
 be given a port. With resolver=ADDR it runs in a private mount namespace
-(unshare(1)) where /etc/resolv.conf says `nameserver ADDR` and /etc/hosts and
-/etc/nsswitch.conf send every name to DNS, so master and each smtpd ask the
+(unshare(1)) where /etc/resolv.conf says `nameserver ADDR` and
+/etc/nsswitch.conf sends host names to DNS only (not /etc/hosts, where
+127.0.0.1 is localhost), so master and each smtpd ask the
 bench's NSD on ADDR:53 (start_dns(resolver=True)); the system's files are
 untouched.
 """
