@@ -1,16 +1,22 @@
 #!/bin/sh
 # run.sh - `make bench`: compare pochta with Postfix on this machine and print
-# two tables: inbound (accepted messages/s at 1/10/50/200 sessions with 2 KB
-# and 100 KB messages, memory per idle connection; bench/bench.py) and
-# outbound (relayed messages/s delivered to an smtp-sink at 10 and 50
-# destinations; bench/outbound.py). Everything runs in temporary directories
-# on loopback ports and is removed at the end; no system service is touched.
-# Takes about 6-12 minutes. See docs/bench.md.
+# three tables: inbound (accepted messages/s at 1/10/50/200 sessions with 2 KB
+# and 100 KB messages, memory per idle connection; bench/bench.py), outbound
+# (relayed messages/s delivered to an smtp-sink at 10 and 50 destinations;
+# bench/outbound.py) and policy (messages/s with the envelope policy on and
+# off, pochta's defaults against Postfix with equivalent restrictions, both
+# resolving through the bench's NSD; bench/policy_cost.py). Everything runs
+# in temporary directories on loopback addresses and is removed at the end;
+# no system service or file is touched (the policy table's Postfix sees its
+# own /etc/resolv.conf in a private mount namespace). Takes about 10-18
+# minutes. See docs/bench.md.
 #
 # Usage: bench/run.sh [--seconds S] [--sessions 1,10] [--sizes "2 KB"] [--idle N] [--keep]
 #        bench/run.sh --inbound [the options above]    (only the first table)
 #        bench/run.sh --outbound [--dests 10,50] [--messages M] [--repeat N]
 #                     [--queue-workers N] [--keep]     (only the second table)
+#        bench/run.sh --policy [--seconds S] [--sessions 10,50] [--sizes "2 KB"]
+#                     [--repeat N] [--keep]            (only the third table)
 # Env: POCHTA_BUILD (default build/), BENCH_DIR (default /var/tmp: must be a
 # real disk, since fsync on tmpfs costs nothing), BENCH_SECONDS, BENCH_REPEAT.
 set -eu
@@ -20,7 +26,7 @@ fail() { echo "bench/run.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || fail "run as root: Postfix's master must start as root (it drops to user postfix)"
 BUILD=${POCHTA_BUILD:-build}
 [ -x "$BUILD/pochtad" ] && [ -x "$BUILD/pochta" ] || fail "no $BUILD/pochtad; run make first"
-for tool in postfix postconf smtp-source smtp-sink nsd; do
+for tool in postfix postconf smtp-source smtp-sink nsd unshare mount; do
     command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || fail "$tool missing; run scripts/deps.sh --bench"
 done
 [ -f /etc/postfix/master.cf ] || fail "/etc/postfix/master.cf missing (the template for the bench's own copy)"
@@ -34,8 +40,10 @@ export PYTHONDONTWRITEBYTECODE=1 PATH="/usr/sbin:/sbin:$PATH" POCHTA_BUILD="$BUI
 case "${1:-}" in
 --outbound) exec /usr/bin/python3 bench/outbound.py "$@" ;;
 --inbound) shift; exec /usr/bin/python3 bench/bench.py "$@" ;;
+--policy) shift; exec /usr/bin/python3 bench/policy_cost.py "$@" ;;
 esac
 keep=
 for a in "$@"; do [ "$a" = --keep ] && keep=--keep; done
 /usr/bin/python3 bench/bench.py "$@"
-exec /usr/bin/python3 bench/outbound.py $keep
+/usr/bin/python3 bench/outbound.py $keep
+exec /usr/bin/python3 bench/policy_cost.py $keep

@@ -4,6 +4,8 @@ own temporary directory on its own loopback port, and the DNS they use.
     dns = start_dns(workdir)                  # NSD with the bench zones
     p = Pochta(build, workdir, dns).setup().start()
     x = Postfix(workdir).setup().start()
+    dns = start_dns(workdir, resolver=True)   # NSD also on port 53 of dns.resolver
+    x = Postfix(workdir, "postfix-dns", resolver=dns.resolver).setup().start()
     s.port, s.pids(), s.pending(), s.delivered(), s.clear_mail(), s.stop()
 
 Both do the same work with each accepted message: make it durable in their
@@ -12,9 +14,18 @@ alice@example.test (fsync again) in the background. Nothing outside the
 temporary directory is touched: Postfix runs with `postfix -c DIR` and its
 own queue_directory, data_directory and Maildir base; no system service is
 started or stopped.
+
+Postfix looks names up through glibc, which reads /etc/resolv.conf and cannot
+be given a port. With resolver=ADDR it runs in a private mount namespace
+(unshare(1)) where /etc/resolv.conf says `nameserver ADDR` and
+/etc/nsswitch.conf sends host names to DNS only (not /etc/hosts, where
+127.0.0.1 is localhost), so master and each smtpd ask the
+bench's NSD on ADDR:53 (start_dns(resolver=True)); the system's files are
+untouched.
 """
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import socket
@@ -24,7 +35,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
-from dnsserver import DnsServer  # noqa: E402  (the NSD wrapper the tests use)
+from dnsserver import DnsServer, soa_query  # noqa: E402  (the NSD wrapper the tests use)
 
 DOMAIN = "example.test"
 HOSTNAME = "mx.example.test"
@@ -32,6 +43,7 @@ RCPT = "alice@example.test"
 SENDER = "bench@bench.test"
 CLIENT_NAME = "mta.bench.test"  # not "client...": that looks like a dynamic address
 NOBODY = 65534  # uid/gid Postfix's virtual(8) writes the Maildir as
+RESOLVER_ADDRS = ["127.0.2.53", "127.0.3.53", "127.0.4.53"]  # for NSD on port 53
 
 # The bench's own zones: the loopback client has a forward-confirmed name,
 # the sender's domain an MX and an SPF record that passes for loopback, so whatever
@@ -93,9 +105,68 @@ def run(args, **kw):
     return r.stdout
 
 
-def start_dns(workdir, extra=None):
+class BenchDns(DnsServer):
+    """The tests' NSD wrapper, also listening on port 53 of self.resolver
+    (a spare loopback address) when that is set, for glibc's resolver.
+    Response rate limiting is off: Debian's NSD limits each answer to 200/s
+    per client /24 by default, and a server without a DNS cache (Postfix)
+    asks for the same names far more often under the bench's load; the
+    drops and truncated answers would time the resolver, not the server."""
+
+    def __init__(self, zone_dir, workdir, resolver=None):
+        super().__init__(zone_dir, workdir)
+        self.resolver = resolver
+
+    def _write_conf(self):
+        path = super()._write_conf()
+        with open(path) as f:
+            lines = f.read().splitlines()
+        first = next(i for i, l in enumerate(lines) if "ip-address:" in l)
+        lines[first + 1:first + 1] = ["    rrl-ratelimit: 0", "    rrl-whitelist-ratelimit: 0"] + \
+            ([f"    ip-address: {self.resolver}@53"] if self.resolver else [])
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return path
+
+    def start(self, timeout=20.0):
+        super().start(timeout)
+        if self.resolver and not answers_soa(self.resolver, 53, self.zones[0]):
+            self.stop()
+            raise RuntimeError(f"nsd does not answer on {self.resolver}:53; see {self.workdir}/nsd.log")
+        return self
+
+
+def answers_soa(addr, port, zone):
+    """True when addr:port answers a SOA query for zone with NOERROR."""
+    q = soa_query(zone)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(1.0)
+        try:
+            s.sendto(q, (addr, port))
+            data = s.recv(4096)
+        except OSError:
+            return False
+    return len(data) >= 12 and data[:2] == q[:2] and (data[3] & 0x0F) == 0
+
+
+def spare_port53():
+    """A loopback address whose port 53 is free for UDP and TCP (not
+    127.0.0.53/54, which systemd-resolved takes)."""
+    for addr in RESOLVER_ADDRS:
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, socket.socket() as t:
+                u.bind((addr, 53))
+                t.bind((addr, 53))
+            return addr
+        except OSError:
+            continue
+    raise RuntimeError(f"port 53 is taken on every one of {', '.join(RESOLVER_ADDRS)}")
+
+
+def start_dns(workdir, extra=None, resolver=False):
     """NSD on a free loopback port serving ZONES and the zones in extra
-    ({origin: [records]}), written under workdir/zones."""
+    ({origin: [records]}), written under workdir/zones; with resolver, also
+    on port 53 of a spare loopback address (dns.resolver) for Postfix."""
     zdir = os.path.join(workdir, "zones")
     os.makedirs(zdir)
     for origin, rrs in {**ZONES, **(extra or {})}.items():
@@ -103,7 +174,7 @@ def start_dns(workdir, extra=None):
             f.write(f"$ORIGIN {origin}.\n$TTL 3600\n"
                     f"@ IN SOA ns.bench.test. hostmaster.bench.test. 1 3600 600 86400 300\n"
                     f"@ IN NS ns.bench.test.\n" + "\n".join(rrs) + "\n")
-    return DnsServer(zdir, os.path.join(workdir, "nsd")).start()
+    return BenchDns(zdir, os.path.join(workdir, "nsd"), spare_port53() if resolver else None).start()
 
 
 def count_files(*dirs):
@@ -252,11 +323,13 @@ class Pochta:
 
 
 class Postfix:
-    """Debian's Postfix, one instance under workdir/postfix with `postfix -c`."""
-    name = "postfix"
+    """Debian's Postfix, one instance under workdir/NAME with `postfix -c`;
+    with resolver=ADDR it resolves through the DNS server on ADDR:53."""
 
-    def __init__(self, workdir):
-        self.dir = os.path.join(workdir, "postfix")
+    def __init__(self, workdir, name="postfix", resolver=None):
+        self.name = name
+        self.resolver = resolver
+        self.dir = os.path.join(workdir, name)
         self.etc = os.path.join(self.dir, "etc")
         self.spool = os.path.join(self.dir, "spool")
         self.mail = os.path.join(self.dir, "mail")
@@ -268,7 +341,7 @@ class Postfix:
 
     def main_cf(self):
         d = self.dir
-        return {
+        cf = {
             "compatibility_level": "3.6",
             "queue_directory": f"{d}/spool",
             "data_directory": f"{d}/data",
@@ -289,12 +362,14 @@ class Postfix:
             "virtual_mailbox_maps": f"texthash:{d}/etc/vmailbox",
             "virtual_uid_maps": f"static:{NOBODY}",
             "virtual_gid_maps": f"static:{NOBODY}",
-            # No DNS on the hot path: pochta asks a local NSD (cached by
-            # libunbound); Postfix would ask the system resolver, so it skips it.
-            "smtpd_peername_lookup": "no",
             "maillog_file": f"{d}/maillog",
             "biff": "no",
         }
+        if not self.resolver:
+            # No DNS on the hot path: pochta asks a local NSD (cached by
+            # libunbound); Postfix would ask the system resolver, so it skips it.
+            cf["smtpd_peername_lookup"] = "no"
+        return cf
 
     def setup(self):
         for sub in ("etc", "spool", "data", "mail"):
@@ -319,7 +394,10 @@ class Postfix:
         return self
 
     def start(self):
-        self.postfix("start")
+        if self.resolver:
+            self.start_with_resolver()
+        else:
+            self.postfix("start")
         self.master = self.read_master_pid()
         try:
             wait_banner(self.port)
@@ -327,6 +405,24 @@ class Postfix:
             self.stop()
             raise RuntimeError("postfix did not start:\n" + self.log_tail())
         return self
+
+    def start_with_resolver(self):
+        """postfix start in a private mount namespace whose /etc/resolv.conf
+        names only self.resolver and whose nsswitch.conf asks DNS (not
+        /etc/hosts, where 127.0.0.1 is localhost) for hosts. master keeps the
+        namespace after unshare exits and every smtpd it starts inherits it."""
+        ns = os.path.join(self.dir, "ns")
+        os.makedirs(ns, exist_ok=True)
+        with open(os.path.join(ns, "resolv.conf"), "w") as f:
+            f.write(f"nameserver {self.resolver}\noptions timeout:2 attempts:2\n")
+        with open("/etc/nsswitch.conf") as f:
+            lines = [l for l in f.read().splitlines() if not l.startswith("hosts:")]
+        with open(os.path.join(ns, "nsswitch.conf"), "w") as f:
+            f.write("\n".join(lines + ["hosts: dns"]) + "\n")
+        script = " && ".join(
+            [f"mount --bind {shlex.quote(os.path.join(ns, n))} /etc/{n}" for n in ("resolv.conf", "nsswitch.conf")]
+            + [f"exec postfix -c {shlex.quote(self.etc)} start"])
+        run(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script])
 
     def read_master_pid(self, timeout=10.0):
         path = os.path.join(self.spool, "pid", "master.pid")
