@@ -20,15 +20,13 @@ import argparse
 import datetime
 import os
 import platform
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-from servers import CLIENT_NAME, RCPT, SENDER, Pochta, Postfix, memory_kb, start_dns
+from servers import CLIENT_NAME, RCPT, SENDER, Pochta, Postfix, finish, memory_kb, script_main, start_dns
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIZES = {"2 KB": 2048, "100 KB": 102400}
@@ -190,14 +188,8 @@ def parse_args():
     return ap.parse_args()
 
 
-def on_signal(signum, frame):
-    raise SystemExit(f"bench: interrupted by signal {signum}")
-
-
 def main():
     args = parse_args()
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
     sessions = [int(s) for s in args.sessions.split(",")]
     sizes = [s.strip() for s in args.sizes.split(",")]
     version = subprocess.run(["postconf", "-dh", "mail_version"], capture_output=True, text=True).stdout.strip()
@@ -226,19 +218,8 @@ def main():
                 rows[(label, n)] = tuple(med)
         print_table(args, rows, mem, version)
     finally:
-        for s in servers:
-            s.stop()
-        if dns:
-            dns.stop()
-        if args.keep:
-            log(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        finish(work, args.keep, log, *servers, dns)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (RuntimeError, OSError, subprocess.SubprocessError) as e:
-        log(f"FAILED: {e}")
-        sys.exit(1)
+    script_main("bench", main)

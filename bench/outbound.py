@@ -28,15 +28,13 @@ import datetime
 import os
 import platform
 import re
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-from servers import CLIENT_NAME, SENDER, Pochta, Postfix, free_port, run, start_dns
+from servers import CLIENT_NAME, SENDER, Pochta, Postfix, finish, free_port, run, script_main, start_dns
 
 SINK_NET = "127.0.1."     # destination K listens on 127.0.1.K
 ZONE = "out.test"
@@ -257,14 +255,8 @@ def parse_args():
     return ap.parse_args()
 
 
-def on_signal(signum, frame):
-    raise SystemExit(f"outbound: interrupted by signal {signum}")
-
-
 def main():
     args = parse_args()
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
     dests = [int(d) for d in args.dests.split(",")]
     if not all(1 <= n <= MAX_DESTS for n in dests):
         raise SystemExit(f"outbound: --dests must be between 1 and {MAX_DESTS}")
@@ -299,21 +291,8 @@ def main():
             rows[n] = (count, deliv, acc)
         print_table(args, rows, version, workers)
     finally:
-        for s in servers:
-            s.stop()
-        if sinks:
-            sinks.stop()
-        if dns:
-            dns.stop()
-        if args.keep:
-            log(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        finish(work, args.keep, log, *servers, sinks, dns)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (RuntimeError, OSError, subprocess.SubprocessError) as e:
-        log(f"FAILED: {e}")
-        sys.exit(1)
+    script_main("outbound", main)

@@ -33,8 +33,6 @@ import argparse
 import datetime
 import os
 import platform
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -43,7 +41,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import bench  # noqa: E402  (cell(): interleaved, drained, median of runs)
-from servers import CLIENT_NAME, DOMAIN, HOSTNAME, RCPT, SENDER, Pochta, Postfix, start_dns  # noqa: E402
+from servers import (CLIENT_NAME, DOMAIN, HOSTNAME, RCPT, SENDER, Pochta, Postfix, finish,  # noqa: E402
+                     script_main, start_dns)
 from smtpwire import Wire  # noqa: E402  (tests/integration, on the path through servers)
 
 NO_PTR_CLIENT = "127.0.0.2"  # the bench zones give only 127.0.0.1 a PTR
@@ -216,14 +215,8 @@ def parse_args():
     return ap.parse_args()
 
 
-def on_signal(signum, frame):
-    raise SystemExit(f"policy: interrupted by signal {signum}")
-
-
 def main():
     args = parse_args()
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
     version = subprocess.run(["postconf", "-dh", "mail_version"], capture_output=True, text=True).stdout.strip()
     load = load_average()  # the bench's own 50 sessions (and smtpd processes) would count later
     work = tempfile.mkdtemp(prefix="pochta-policy-bench-", dir=args.dir)
@@ -242,19 +235,8 @@ def main():
         check_policy_active(servers)
         print_table(args, measure(servers, args), version, load)
     finally:
-        for s in servers:
-            s.stop()
-        if dns:
-            dns.stop()
-        if args.keep:
-            log(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        finish(work, args.keep, log, *servers, dns)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (RuntimeError, OSError, subprocess.SubprocessError) as e:
-        log(f"FAILED: {e}")
-        sys.exit(1)
+    script_main("policy", main)

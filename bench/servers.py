@@ -480,3 +480,29 @@ def pw_ids(user):
     """(uid, gid) of a system user."""
     p = pwd.getpwnam(user)
     return p.pw_uid, p.pw_gid
+
+
+def finish(work, keep, log, *parts):
+    """End of a bench script: stop every part that was started (servers, sinks,
+    DNS; None is skipped), then remove the work directory unless keep."""
+    for part in parts:
+        if part is not None:
+            part.stop()
+    if keep:
+        log(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def script_main(prefix, main):
+    """Run a bench script's main(): SIGTERM and SIGHUP end it through its
+    cleanup, and a failure prints "PREFIX: FAILED: why" and exits 1."""
+    def on_signal(signum, frame):
+        raise SystemExit(f"{prefix}: interrupted by signal {signum}")
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    try:
+        main()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+        print(f"{prefix}: FAILED: {e}", file=sys.stderr, flush=True)
+        sys.exit(1)
