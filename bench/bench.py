@@ -26,7 +26,8 @@ import sys
 import tempfile
 import time
 
-from servers import CLIENT_NAME, RCPT, SENDER, Pochta, Postfix, finish, memory_kb, script_main, start_dns
+from servers import (CLIENT_NAME, RCPT, SENDER, Pochta, Postfix, add_common_args, finish, memory_kb, script_main,
+                     start_dns)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIZES = {"2 KB": 2048, "100 KB": 102400}
@@ -174,17 +175,12 @@ def print_table(args, rows, mem, postfix_version):
 
 def parse_args():
     ap = argparse.ArgumentParser(description="pochta vs Postfix (see docs/bench.md)")
-    ap.add_argument("--build", default=os.environ.get("POCHTA_BUILD", os.path.join(HERE, "..", "build")))
     ap.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", "4")),
                     help="target length of each measured run (default 4)")
     ap.add_argument("--sessions", default="1,10,50,200")
     ap.add_argument("--sizes", default="2 KB,100 KB")
-    ap.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", "3")),
-                    help="measured runs per cell and server; the median is reported (default 3)")
     ap.add_argument("--idle", type=int, default=1000, help="idle connections (0 = skip)")
-    ap.add_argument("--dir", default=os.environ.get("BENCH_DIR", "/var/tmp"),
-                    help="where the temporary directory goes (a disk, not tmpfs; default /var/tmp)")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    add_common_args(ap)
     return ap.parse_args()
 
 

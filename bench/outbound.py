@@ -34,7 +34,8 @@ import sys
 import tempfile
 import time
 
-from servers import CLIENT_NAME, SENDER, Pochta, Postfix, finish, free_port, run, script_main, start_dns
+from servers import (CLIENT_NAME, SENDER, Pochta, Postfix, add_common_args, finish, free_port, run, script_main,
+                     start_dns)
 
 SINK_NET = "127.0.1."     # destination K listens on 127.0.1.K
 ZONE = "out.test"
@@ -237,21 +238,15 @@ def print_table(args, rows, version, workers):
 
 
 def parse_args():
-    here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description="outbound delivery: pochta vs Postfix (see docs/bench.md)")
     ap.add_argument("--outbound", action="store_true", help=argparse.SUPPRESS)  # bench/run.sh's switch
-    ap.add_argument("--build", default=os.environ.get("POCHTA_BUILD", os.path.join(here, "..", "build")))
     ap.add_argument("--dests", default="10,50", help="destination counts (default 10,50)")
     ap.add_argument("--messages", type=int, default=int(os.environ.get("BENCH_OUT_MESSAGES", "2000")),
                     help="messages per run, rounded down to a multiple of the destinations (default 2000)")
     ap.add_argument("--size", type=int, default=2048, help="body bytes (default 2048)")
-    ap.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", "3")),
-                    help="runs per cell and server; the median is reported (default 3)")
     ap.add_argument("--queue-workers", type=int, default=0,
                     help="pochta's queue_workers (default: what pochta init writes)")
-    ap.add_argument("--dir", default=os.environ.get("BENCH_DIR", "/var/tmp"),
-                    help="where the temporary directory goes (a disk, not tmpfs; default /var/tmp)")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    add_common_args(ap)
     return ap.parse_args()
 
 

@@ -41,7 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import bench  # noqa: E402  (cell(): interleaved, drained, median of runs)
-from servers import (CLIENT_NAME, DOMAIN, HOSTNAME, RCPT, SENDER, Pochta, Postfix, finish,  # noqa: E402
+from servers import (CLIENT_NAME, DOMAIN, HOSTNAME, RCPT, SENDER, Pochta, Postfix, add_common_args, finish,  # noqa: E402
                      script_main, start_dns)
 from smtpwire import Wire  # noqa: E402  (tests/integration, on the path through servers)
 
@@ -205,13 +205,10 @@ def measure(servers, args):
 
 def parse_args():
     ap = argparse.ArgumentParser(description="envelope policy cost, pochta and Postfix (see docs/bench.md)")
-    ap.add_argument("--build", default=os.environ.get("POCHTA_BUILD", os.path.join(HERE, "..", "build")))
     ap.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", "4")))
     ap.add_argument("--sessions", default="10,50")
     ap.add_argument("--sizes", default="2 KB,100 KB")
-    ap.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", "3")))
-    ap.add_argument("--dir", default=os.environ.get("BENCH_DIR", "/var/tmp"))
-    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    add_common_args(ap)
     return ap.parse_args()
 
 

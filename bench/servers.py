@@ -506,3 +506,14 @@ def script_main(prefix, main):
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
         print(f"{prefix}: FAILED: {e}", file=sys.stderr, flush=True)
         sys.exit(1)
+
+
+def add_common_args(ap):
+    """The options every bench script takes: --build, --repeat, --dir, --keep."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap.add_argument("--build", default=os.environ.get("POCHTA_BUILD", os.path.join(here, "..", "build")))
+    ap.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", "3")),
+                    help="measured runs per cell and server; the median is reported (default 3)")
+    ap.add_argument("--dir", default=os.environ.get("BENCH_DIR", "/var/tmp"),
+                    help="where the temporary directory goes (a disk, not tmpfs; default /var/tmp)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")

@@ -6,6 +6,7 @@
 #include "bounce/bounce_verp.h"
 #include "bounce/bounce_store.h"
 #include "lib/fileio.h"
+#include "lib/hex.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,18 +24,6 @@
 
 static unsigned char verp_key[VERP_KEY_LEN];
 static int verp_have_key;
-
-/* verp_hexval - value of one hex digit, -1 if not one */
-static int verp_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* bounce_verp_key_create - write a fresh random key unless one exists */
 int bounce_verp_key_create(const char *state_dir, char *err, size_t errlen)
@@ -88,7 +77,7 @@ int bounce_verp_key_load(const char *state_dir, int create, char *err, size_t er
         return -1;
     }
     for (size_t i = 0; i < VERP_KEY_LEN; i++) {
-        int hi = verp_hexval(hex[2 * i]), lo = verp_hexval(hex[2 * i + 1]);
+        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
         if (hi < 0 || lo < 0) {
             snprintf(err, errlen, "the VERP key %s is not 64 hex digits", path);
             return -1;

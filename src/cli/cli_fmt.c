@@ -4,6 +4,7 @@
  * "..." with \" \\ and \xNN escapes, or a bare word up to a space.
  */
 #include "cli/cli_fmt.h"
+#include "lib/hex.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -46,18 +47,6 @@ char *cli_fmt_size(size_t bytes, char *out, size_t outlen)
     return out;
 }
 
-/* cli_kv_hex - value of one hex digit, or -1 */
-static int cli_kv_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* cli_kv_quoted - unescape a quoted value starting after its opening quote */
 static void cli_kv_quoted(const char *p, char *out, size_t outlen)
 {
@@ -66,8 +55,8 @@ static void cli_kv_quoted(const char *p, char *out, size_t outlen)
         if (*p == '\\' && (p[1] == '"' || p[1] == '\\')) {
             out[o++] = p[1];
             p += 2;
-        } else if (*p == '\\' && p[1] == 'x' && cli_kv_hex(p[2]) >= 0 && cli_kv_hex(p[3]) >= 0) {
-            char c = (char)(cli_kv_hex(p[2]) * 16 + cli_kv_hex(p[3]));
+        } else if (*p == '\\' && p[1] == 'x' && hex_digit(p[2]) >= 0 && hex_digit(p[3]) >= 0) {
+            char c = (char)(hex_digit(p[2]) * 16 + hex_digit(p[3]));
             out[o++] = c == '\r' || c == '\n' ? ' ' : c;
             p += 4;
         } else {

@@ -8,6 +8,7 @@
  * text that names the problem, for the reply.
  */
 #include "mail/smtp_cmd.h"
+#include "lib/hex.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -43,18 +44,6 @@ const char *smtp_cmd_verb_name(smtp_cmd_verb v)
     return "UNKNOWN";
 }
 
-/* cmd_hexval - value of one hex digit or -1 */
-static int cmd_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* smtp_xtext_decode - xtext = *( xchar / hexchar ), xchar = %d33-42 / %d44-60 / %d62-126,
  * hexchar = "+" 2HEXDIG (RFC 3461 4; lower-case hex tolerated) */
 int smtp_xtext_decode(char *s)
@@ -63,7 +52,7 @@ int smtp_xtext_decode(char *s)
     for (size_t i = 0; s[i]; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '+') {
-            int hi = cmd_hexval(s[i + 1]), lo = hi < 0 ? -1 : cmd_hexval(s[i + 2]);
+            int hi = hex_digit(s[i + 1]), lo = hi < 0 ? -1 : hex_digit(s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             s[o++] = (char)(hi * 16 + lo);

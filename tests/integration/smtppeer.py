@@ -1,6 +1,7 @@
 """Scripted SMTP peers for outbound tests: an aiosmtpd server on one
 loopback address, with STARTTLS on a fresh self-signed certificate when
-asked. The handler (the test's own class) decides each reply."""
+asked. The handler (the test's own class, usually a ScriptedRcpt) decides
+each reply."""
 import ssl
 import subprocess
 
@@ -24,3 +25,24 @@ def start_peer(handler, ip, port, name, tls_dir=None, controller=Controller, **o
     ctl = controller(handler, hostname=ip, port=port, server_hostname=name, **options)
     ctl.start()
     return ctl
+
+
+class ScriptedRcpt:
+    """An aiosmtpd handler base whose RCPT answer is chosen by the recipient's
+    local part: RCPT_SCRIPT lists (prefix, reply, once); the first prefix that
+    matches gives its reply ("%s" is the address), and with once only at the
+    first try of each address (then it is accepted). Anything else: 250."""
+    RCPT_SCRIPT = ()
+
+    def __init__(self):
+        self.tried = set()   # addresses that got their once-only answer
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        local = address.split("@")[0]
+        for prefix, reply, once in self.RCPT_SCRIPT:
+            if local.startswith(prefix) and not (once and address in self.tried):
+                if once:
+                    self.tried.add(address)
+                return reply.replace("%s", address)
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Ok"

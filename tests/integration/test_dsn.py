@@ -20,40 +20,34 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
 from pochta_instance import free_port
-from smtppeer import start_peer
+from smtppeer import ScriptedRcpt, start_peer
 
 DSN_PEER_IP = "127.0.0.180"
 PLAIN_PEER_IP = "127.0.0.181"
 DSN_KEYWORDS = ("RET", "ENVID", "NOTIFY", "ORCPT")
 
 
-class PeerHandler:
+class PeerHandler(ScriptedRcpt):
+    RCPT_SCRIPT = (
+        # a 5-line reply of ~2.5 KB
+        ("longperm", "\r\n".join(["550-5.1.1 line %d %s" % (i, "x" * 480) for i in range(4)]
+                                  + ["550 5.1.1 the last line of a long refusal"]), False),
+        ("perm", "550 5.1.1 <%s>: Recipient address rejected: User unknown in peer table", False),
+        ("slow", "451 4.7.1 <%s>: greylisted by the peer, try again much later", False),
+        ("once", "451 4.3.0 <%s>: try again in a moment", True),
+    )
+
     def __init__(self, offers_dsn):
+        super().__init__()
         self.offers_dsn = offers_dsn
         self.lines = []      # ("MAIL"|"RCPT", argument as sent)
         self.messages = []   # (mail_from, rcpt_tos, content)
-        self.deferred_once = set()
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
         if self.offers_dsn:   # RFC 3461 3: the keyword, before the last line
             responses.insert(len(responses) - 1, "250-DSN")
         return responses
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        local = address.split("@")[0]
-        if local.startswith("longperm"):   # a 5-line reply of ~2.5 KB
-            lines = ["550-5.1.1 line %d %s" % (i, "x" * 480) for i in range(4)]
-            return "\r\n".join(lines + ["550 5.1.1 the last line of a long refusal"])
-        if local.startswith("perm"):
-            return "550 5.1.1 <%s>: Recipient address rejected: User unknown in peer table" % address
-        if local.startswith("slow"):
-            return "451 4.7.1 <%s>: greylisted by the peer, try again much later" % address
-        if local.startswith("once") and address not in self.deferred_once:
-            self.deferred_once.add(address)
-            return "451 4.3.0 <%s>: try again in a moment" % address
-        envelope.rcpt_tos.append(address)
-        return "250 2.1.5 Ok"
 
     async def handle_DATA(self, server, session, envelope):
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))

@@ -16,27 +16,21 @@ import time
 import pytest
 
 from pochta_instance import free_port
-from smtppeer import start_peer
+from smtppeer import ScriptedRcpt, start_peer
 
 PEER_IP = "127.0.0.100"
 
 
-class PeerHandler:
-    def __init__(self):
-        self.messages = []   # (mail_from, rcpt_tos, content bytes, tls used)
-        self.seen_temp = set()
+class PeerHandler(ScriptedRcpt):
+    RCPT_SCRIPT = (
+        ("perm", "550 5.1.1 <%s>: Recipient address rejected: User unknown in peer table", False),
+        ("slow", "451 4.7.1 <%s>: greylisted by the peer, try again much later", False),
+        ("temp", "451 4.3.0 <%s>: temporary trouble at the peer, try again", True),
+    )
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        local = address.split("@")[0]
-        if local.startswith("perm"):
-            return "550 5.1.1 <%s>: Recipient address rejected: User unknown in peer table" % address
-        if local.startswith("slow"):
-            return "451 4.7.1 <%s>: greylisted by the peer, try again much later" % address
-        if local.startswith("temp") and address not in self.seen_temp:
-            self.seen_temp.add(address)
-            return "451 4.3.0 <%s>: temporary trouble at the peer, try again" % address
-        envelope.rcpt_tos.append(address)
-        return "250 2.1.5 Ok"
+    def __init__(self):
+        super().__init__()
+        self.messages = []   # (mail_from, rcpt_tos, content bytes, tls used)
 
     async def handle_DATA(self, server, session, envelope):
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content,

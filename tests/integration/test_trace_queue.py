@@ -17,37 +17,32 @@ import time
 import pytest
 
 from pochta_instance import free_port
-from smtppeer import start_peer
+from smtppeer import ScriptedRcpt, start_peer
 
 PEER_IP = "127.0.0.210"
 SENDER = "desk@trace.test"
 SLOW_DATA = 6.0
 
 
-class PeerHandler:
-    def __init__(self):
-        self.messages = []   # (rcpt_tos, content bytes, tls used)
-        self.seen = set()
-        self.data_started = []
+class PeerHandler(ScriptedRcpt):
+    RCPT_SCRIPT = (
+        ("perm", "550 5.1.1 <%s>: Recipient address rejected: no such user at the trace peer", False),
+        ("temp", "451-4.7.1 <%s>: the trace peer is busy,\r\n451 4.7.1 second line: try again later", False),
+        ("flip", "451 4.3.0 <%s>: temporary trouble at the trace peer", True),
+    )
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        local = address.split("@")[0]
-        if local.startswith("perm"):
-            return "550 5.1.1 <%s>: Recipient address rejected: no such user at the trace peer" % address
-        if local.startswith("temp"):
-            return "451-4.7.1 <%s>: the trace peer is busy,\r\n451 4.7.1 second line: try again later" % address
-        if local.startswith("flip") and address not in self.seen:
-            self.seen.add(address)
-            return "451 4.3.0 <%s>: temporary trouble at the trace peer" % address
-        envelope.rcpt_tos.append(address)
-        return "250 2.1.5 Ok"
+    def __init__(self):
+        super().__init__()
+        self.messages = []   # (rcpt_tos, content bytes, tls used)
+        self.slowed = set()  # slow* recipients whose DATA reply was held once
+        self.data_started = []
 
     async def handle_DATA(self, server, session, envelope):
         self.messages.append((list(envelope.rcpt_tos), envelope.content, session.ssl is not None))
         n = len(self.messages)
-        slow = [r for r in envelope.rcpt_tos if r.startswith("slow") and r not in self.seen]
+        slow = [r for r in envelope.rcpt_tos if r.startswith("slow") and r not in self.slowed]
         if slow:
-            self.seen.update(slow)
+            self.slowed.update(slow)
             self.data_started.append(slow[0])
             await asyncio.sleep(SLOW_DATA)
         return "250 2.0.0 Ok: queued as TRQ%d" % n
