@@ -62,10 +62,12 @@ int dkim_list_has(const char *p, size_t len, const char *item);
 
 /* Byte scanners (dkim_scan.c): the first index from i on, or len, where the caller must look at a
  * byte. wsp_dirty: relaxed body canonicalisation changes something (an HTAB, or an SP followed by
- * SP, HTAB, CR or the end); tagval: a byte that is not a VCHAR, or ';'; ctl: a byte <= 0x20. */
+ * SP, HTAB, CR or the end); hdr_dirty: relaxed header canonicalisation may change something (an
+ * HTAB, CR or LF, or an SP followed by SP, HTAB, CR, LF or the end); tagval: a byte that is not a
+ * VCHAR, or ';'. */
 size_t dkim_scan_wsp_dirty(const char *p, size_t i, size_t len);
+size_t dkim_scan_hdr_dirty(const char *p, size_t i, size_t len);
 size_t dkim_scan_tagval(const char *p, size_t i, size_t len);
-size_t dkim_scan_ctl(const char *p, size_t i, size_t len);
 
 /* dkim_canon_header - append field f canonicalised (relaxed or simple), with its CRLF */
 buf_status dkim_canon_header(int relaxed, const char *p, size_t len, size_t name_len, buf *out);

@@ -194,28 +194,29 @@ int dkim_list_has(const char *p, size_t len, const char *item)
 
 /* dkim_relaxed_range - relaxed-canonicalise the value bytes p[i..end) to w+n (section 3.4.2: unfold,
  * WSP runs to one SP, none at the start or end); *pending and *started carry over between ranges.
+ * Stretches that need no change (words with single spaces between them) are copied whole.
  * Returns the new output length. */
 static size_t dkim_relaxed_range(const char *p, size_t i, size_t end, char *w, size_t n, int *pending, int *started)
 {
     while (i < end) {
-        size_t j = dkim_scan_ctl(p, i, end), run = j > i ? j - i : 1; /* a run of visible bytes, or one other */
         char c = p[i];
-        if (j == i && (c == '\r' || c == '\n')) {
+        if (c == '\r' || c == '\n') {
             i++;
             continue; /* unfold */
         }
-        if (j == i && IS_WSP(c)) {
+        if (IS_WSP(c)) {
             *pending = *started;
             i++;
             continue;
         }
+        size_t j = dkim_scan_hdr_dirty(p, i, end); /* > i: p[i] is none of the bytes it stops at */
         if (*pending)
             w[n++] = ' ';
         *pending = 0;
         *started = 1;
-        memcpy(w + n, p + i, run);
-        n += run;
-        i += run;
+        memcpy(w + n, p + i, j - i);
+        n += j - i;
+        i = j;
     }
     return n;
 }

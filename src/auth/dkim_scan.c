@@ -80,23 +80,30 @@ size_t dkim_scan_tagval(const char *p, size_t i, size_t len)
     return len;
 }
 
-/* dkim_scan_ctl - first index whose byte is at most 0x20 (SP, HTAB, CR, LF or another control
- * byte): where relaxed header canonicalisation (section 3.4.2) has something to decide */
-size_t dkim_scan_ctl(const char *p, size_t i, size_t len)
+/* dkim_scan_hdr_dirty - first index where relaxed header canonicalisation (section 3.4.2) may
+ * change a byte: an HTAB, a CR or LF (unfolding), or an SP followed by SP, HTAB, CR, LF or the end.
+ * Everything before it, single spaces between words included, is copied as it stands. */
+size_t dkim_scan_hdr_dirty(const char *p, size_t i, size_t len)
 {
     const unsigned char *s = (const unsigned char *)p;
 #if defined(__SSE2__)
-    const __m128i lo = _mm_set1_epi8(0x21);
-    for (; len - i >= DKIM_SCAN_STEP; i += DKIM_SCAN_STEP) {
-        __m128i c = dkim_load(s + i);
-        /* unsigned c >= 0x21 exactly when max(c, 0x21) == c; stop where it is not */
-        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(c, lo), c)) ^ 0xffffu;
-        if (m)
-            return i + (size_t)__builtin_ctz(m);
+    const __m128i sp = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t');
+    const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+    for (; len - i > DKIM_SCAN_STEP; i += DKIM_SCAN_STEP) { /* the next byte is read too */
+        __m128i c = dkim_load(s + i), d = dkim_load(s + i + 1);
+        __m128i c_brk = _mm_or_si128(_mm_cmpeq_epi8(c, tab), _mm_or_si128(_mm_cmpeq_epi8(c, cr), _mm_cmpeq_epi8(c, lf)));
+        __m128i d_ws = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(d, sp), _mm_cmpeq_epi8(d, tab)),
+                                    _mm_or_si128(_mm_cmpeq_epi8(d, cr), _mm_cmpeq_epi8(d, lf)));
+        int k = dkim_first(_mm_or_si128(c_brk, _mm_and_si128(_mm_cmpeq_epi8(c, sp), d_ws)));
+        if (k >= 0)
+            return i + (size_t)k;
     }
 #endif
-    for (; i < len; i++)
-        if (s[i] <= 0x20)
+    for (; i < len; i++) {
+        if (s[i] == '\t' || s[i] == '\r' || s[i] == '\n')
             return i;
+        if (s[i] == ' ' && (i + 1 == len || s[i + 1] == ' ' || s[i + 1] == '\t' || s[i + 1] == '\r' || s[i + 1] == '\n'))
+            return i;
+    }
     return len;
 }

@@ -122,17 +122,51 @@ typedef struct dkim_bodies {
     EVP_MD_CTX *md; /* body and header hashes, one after another; owned */
 } dkim_bodies;
 
+/* The tags of one DKIM-Signature that verification reads, each NULL when absent. Picked in one
+ * pass over the tag list, as every message needs a dozen of them. */
+typedef struct dkim_sig_tags {
+    const dkim_tag *v, *a, *b, *bh, *c, *d, *h, *i, *l, *q, *s, *t, *x;
+} dkim_sig_tags;
+
+/* dkim_sig_tags_pick - fill *st from tl (names are case-sensitive, section 3.2; others are ignored) */
+static void dkim_sig_tags_pick(const dkim_taglist *tl, dkim_sig_tags *st)
+{
+    memset(st, 0, sizeof *st);
+    for (size_t k = 0; k < tl->n; k++) {
+        const dkim_tag *t = &tl->t[k];
+        if (t->name_len == 2 && t->name[0] == 'b' && t->name[1] == 'h') {
+            st->bh = t;
+            continue;
+        }
+        if (t->name_len != 1)
+            continue;
+        switch (t->name[0]) {
+        case 'v': st->v = t; break;
+        case 'a': st->a = t; break;
+        case 'b': st->b = t; break;
+        case 'c': st->c = t; break;
+        case 'd': st->d = t; break;
+        case 'h': st->h = t; break;
+        case 'i': st->i = t; break;
+        case 'l': st->l = t; break;
+        case 'q': st->q = t; break;
+        case 's': st->s = t; break;
+        case 't': st->t = t; break;
+        case 'x': st->x = t; break;
+        default: break;
+        }
+    }
+}
+
 /* dkim_check_tags - section 6.1.1 checks that need no DNS; returns the failing result or DKIM_PASS */
-static dkim_result dkim_check_tags(dkim_sig_state *st, const dkim_taglist *tl, int *hrel, int *brel, char *why,
+static dkim_result dkim_check_tags(dkim_sig_state *st, const dkim_sig_tags *tg, int *hrel, int *brel, char *why,
                                    size_t whylen)
 {
     dkim_sig_result *r = st->res;
-    const dkim_tag *v = dkim_tag_get(tl, "v"), *a = dkim_tag_get(tl, "a"), *c = dkim_tag_get(tl, "c");
-    const dkim_tag *q = dkim_tag_get(tl, "q"), *h = dkim_tag_get(tl, "h"), *i = dkim_tag_get(tl, "i");
-    const dkim_tag *t = dkim_tag_get(tl, "t"), *x = dkim_tag_get(tl, "x");
-    if (!dkim_tag_eq(v, "1"))
+    const dkim_tag *a = tg->a, *c = tg->c, *q = tg->q, *h = tg->h, *i = tg->i, *t = tg->t, *x = tg->x;
+    if (!dkim_tag_eq(tg->v, "1"))
         return snprintf(why, whylen, "invalid version"), DKIM_PERMERROR;
-    if (!a || !h || !dkim_tag_get(tl, "b") || !dkim_tag_get(tl, "bh") || !r->domain[0] || !r->selector[0])
+    if (!a || !h || !tg->b || !tg->bh || !r->domain[0] || !r->selector[0])
         return snprintf(why, whylen, "missing required tag"), DKIM_PERMERROR;
     if (dkim_tag_eq(a, "rsa-sha256"))
         st->alg = ALG_RSA_SHA256;
@@ -186,13 +220,14 @@ static int dkim_hash_sig_field(EVP_MD_CTX *md, const dkim_field *f, const dkim_t
 }
 
 /* dkim_report_tags - fill r's d=, s=, a=, i= (or "@" d=) and the b= prefix for reporting */
-static void dkim_report_tags(dkim_sig_result *r, const dkim_taglist *tl, const dkim_tag *i, const dkim_tag *b)
+static void dkim_report_tags(dkim_sig_result *r, const dkim_sig_tags *tg)
 {
-    dkim_copy_tag(r->domain, sizeof r->domain, dkim_tag_get(tl, "d"));
-    dkim_copy_tag(r->selector, sizeof r->selector, dkim_tag_get(tl, "s"));
-    dkim_copy_tag(r->algo, sizeof r->algo, dkim_tag_get(tl, "a"));
-    if (i) {
-        dkim_copy_tag(r->auid, sizeof r->auid, i);
+    const dkim_tag *b = tg->b;
+    dkim_copy_tag(r->domain, sizeof r->domain, tg->d);
+    dkim_copy_tag(r->selector, sizeof r->selector, tg->s);
+    dkim_copy_tag(r->algo, sizeof r->algo, tg->a);
+    if (tg->i) {
+        dkim_copy_tag(r->auid, sizeof r->auid, tg->i);
     } else {
         size_t n = strlen(r->domain) < sizeof r->auid - 2 ? strlen(r->domain) : sizeof r->auid - 2;
         r->auid[0] = '@';
@@ -214,14 +249,15 @@ static dkim_result dkim_prepare(dkim_sig_state *st, const dkim_msg *m, const dki
 {
     dkim_sig_result *r = st->res;
     dkim_taglist tl;
+    dkim_sig_tags tg;
     const char *colon = memchr(f->p, ':', f->len);
     if (dkim_tags_parse(colon + 1, f->len - (size_t)(colon + 1 - f->p), &tl) < 0)
         return snprintf(why, whylen, "malformed tag list"), DKIM_PERMERROR;
-    const dkim_tag *b = dkim_tag_get(&tl, "b"), *bh = dkim_tag_get(&tl, "bh"), *l = dkim_tag_get(&tl, "l");
-    const dkim_tag *h = dkim_tag_get(&tl, "h"), *i = dkim_tag_get(&tl, "i");
-    dkim_report_tags(r, &tl, i, b);
+    dkim_sig_tags_pick(&tl, &tg);
+    const dkim_tag *b = tg.b, *bh = tg.bh, *l = tg.l, *h = tg.h;
+    dkim_report_tags(r, &tg);
     int hrel, brel;
-    dkim_result res = dkim_check_tags(st, &tl, &hrel, &brel, why, whylen);
+    dkim_result res = dkim_check_tags(st, &tg, &hrel, &brel, why, whylen);
     if (res != DKIM_PASS)
         return res;
     unsigned char want_bh[64], got_bh[32];
@@ -451,15 +487,21 @@ static dkim_result dkim_check_sig(dkim_sig_state *st, dkim_vkey *k, char *why, s
     return DKIM_PASS;
 }
 
+/* dkim_verify_free - release v and the decoded signatures of the slots in use */
+static void dkim_verify_free(dkim_verify *v)
+{
+    for (size_t i = 0; i < v->res.count; i++)
+        free(v->st[i].sig);
+    free(v);
+}
+
 /* dkim_finish_one - one lookup less; the last one reports and frees */
 static void dkim_finish_one(dkim_verify *v)
 {
     if (--v->pending > 0)
         return;
     v->done(v->arg, &v->res);
-    for (size_t i = 0; i < DKIM_MAX_SIGS; i++)
-        free(v->st[i].sig);
-    free(v);
+    dkim_verify_free(v);
 }
 
 /* dkim_key_answer - DNS callback: pick the key record matching a= and verify */
@@ -518,8 +560,10 @@ static size_t dkim_prepare_all(dkim_verify *v, const dkim_msg *m, size_t len)
         if (v->res.found++ >= DKIM_MAX_SIGS)
             continue;
         dkim_sig_state *st = &v->st[v->res.count];
+        memset(st, 0, sizeof *st);
         st->v = v;
         st->res = &v->res.sig[v->res.count++];
+        memset(st->res, 0, sizeof *st->res);
         char why[128] = "";
         dkim_result res = dkim_prepare(st, m, &m->f[i], &bodies, &scratch, why, sizeof why);
         if (res == DKIM_PASS)
@@ -537,7 +581,11 @@ static size_t dkim_prepare_all(dkim_verify *v, const dkim_msg *m, size_t len)
 /* dkim_verify_start - hash everything now, then look up the keys */
 dkim_verify *dkim_verify_start(dns_resolver *r, const char *msg, size_t len, dkim_done_fn done, void *arg)
 {
-    dkim_verify *v = xcalloc(1, sizeof *v);
+    /* not zeroed whole (several KB): each signature slot is cleared when it is taken */
+    dkim_verify *v = xmalloc(sizeof *v);
+    v->pending = 0;
+    v->res.found = v->res.count = 0;
+    v->res.error[0] = '\0';
     v->r = r;
     v->done = done;
     v->arg = arg;
@@ -567,9 +615,7 @@ dkim_verify *dkim_verify_start(dns_resolver *r, const char *msg, size_t len, dki
     return v;
 sync:
     done(arg, &v->res);
-    for (size_t i = 0; i < DKIM_MAX_SIGS; i++)
-        free(v->st[i].sig);
-    free(v);
+    dkim_verify_free(v);
     return NULL;
 }
 
@@ -581,9 +627,7 @@ void dkim_verify_cancel(dkim_verify *v)
     for (size_t i = 0; i < v->res.count; i++)
         if (v->st[i].q)
             dns_cancel(v->r, v->st[i].q);
-    for (size_t i = 0; i < DKIM_MAX_SIGS; i++)
-        free(v->st[i].sig);
-    free(v);
+    dkim_verify_free(v);
 }
 
 typedef struct dkim_sync {
@@ -594,7 +638,7 @@ typedef struct dkim_sync {
 /* dkim_sync_done - copy the results for dkim_verify_sync */
 static void dkim_sync_done(void *arg, const dkim_results *res)
 {
-    dkim_sync *s = arg; /* out is zeroed: copy only the entries in use */
+    dkim_sync *s = arg; /* copy only the entries in use */
     s->out->found = res->found;
     s->out->count = res->count;
     memcpy(s->out->sig, res->sig, res->count * sizeof res->sig[0]);
@@ -606,7 +650,8 @@ static void dkim_sync_done(void *arg, const dkim_results *res)
 void dkim_verify_sync(struct event_base *base, dns_resolver *r, const char *msg, size_t len, dkim_results *out)
 {
     dkim_sync s = {0, out};
-    memset(out, 0, sizeof *out);
+    out->found = out->count = 0; /* the entries past count are never read */
+    out->error[0] = '\0';
     dkim_verify_start(r, msg, len, dkim_sync_done, &s);
     while (!s.done)
         if (event_base_loop(base, EVLOOP_ONCE) < 0)
