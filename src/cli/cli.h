@@ -26,7 +26,8 @@ int cli_bounce(int argc, char **argv, const char *conf_path);  /* pochta bounce 
 int cli_explain(int argc, char **argv, const char *conf_path); /* pochta explain 'REPLY' */
 int cli_bounces(int argc, char **argv, const char *conf_path); /* pochta bounces list|show|export|clear|collect|check */
 int cli_spf(int argc, char **argv, const char *conf_path);     /* pochta spf check IP SENDER HELO */
-int cli_dkim(int argc, char **argv, const char *conf_path);    /* pochta dkim keygen|sign|verify */
+int cli_dkim(int argc, char **argv, const char *conf_path);    /* pochta dkim keygen|sign|verify|bench */
+int cli_dkim_bench(int argc, char **argv);                      /* pochta dkim bench --key FILE ... */
 int cli_doctor(int argc, char **argv, const char *conf_path);  /* pochta doctor DOMAIN | --message FILE */
 
 #endif

@@ -18,11 +18,7 @@
  *                                so keygen's output line can be pasted)
  *           NAME TEMPFAIL       (every lookup of NAME times out)
  *       with '#' comments. Exit 0 when some signature passed, else 1.
- *   dkim bench --key FILE [--size BYTES] [--seconds S] [--parallel N]
- *       in-process sign and verify rates (bench/dkim_rate.sh uses it).
- *       Verify keeps N verifications in flight on one event loop (default
- *       16), as the daemon does with several sessions, so one loop turn
- *       delivers several key answers; --parallel 1 verifies one at a time.
+ *   dkim bench ...  see cmd_dkim_bench.c.
  *
  * Input files with bare LF line ends are converted to CRLF first (the form
  * DKIM works on); output is CRLF.
@@ -43,10 +39,6 @@
 #define DKIM_KEYGEN_USAGE "dkim keygen DOMAIN [--selector S] [--type rsa|ed25519] [--out DIR]"
 #define DKIM_SIGN_USAGE "dkim sign --domain D --selector S --key FILE [--selector S2 --key FILE2] [FILE|-]"
 #define DKIM_VERIFY_USAGE "dkim verify [--server ADDR:PORT] [--dns-file F] [FILE|-]"
-#define DKIM_BENCH_USAGE "dkim bench --key FILE [--size BYTES] [--seconds S] [--parallel N]"
-/* DKIM_BENCH_PARALLEL - verifications in flight by default, and at most */
-#define DKIM_BENCH_PARALLEL 16
-#define DKIM_BENCH_PARALLEL_MAX 256
 /* DKIM_DNS_FILE_MAX - largest --dns-file read */
 #define DKIM_DNS_FILE_MAX (1u << 20)
 
@@ -357,119 +349,6 @@ static int dkim_verify_cmd(int argc, char **argv, const char *conf_path)
     return rc;
 }
 
-/* dkim_bench_msg - a message of about size bytes */
-static void dkim_bench_msg(size_t size, buf *m)
-{
-    buf_init(m, size + 4096);
-    buf_append_str(m, "From: Bench <bench@example.org>\r\nTo: someone@example.net\r\nSubject: benchmark\r\n"
-                      "Date: Mon, 1 Jan 2024 12:00:00 +0000\r\nMessage-ID: <bench@example.org>\r\n\r\n");
-    while (m->len < size)
-        buf_append_str(m, "The quick brown fox jumps over the lazy dog; pack my box with five dozen jugs.\r\n");
-}
-
-/* dkim_elapsed - seconds since t0 */
-static double dkim_elapsed(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-/* One round of verifications in flight */
-typedef struct dkim_bench_round {
-    int pending;
-    int ok; /* every signature so far passed */
-} dkim_bench_round;
-
-/* dkim_bench_done - one verification finished */
-static void dkim_bench_done(void *arg, const dkim_results *res)
-{
-    dkim_bench_round *b = arg;
-    b->pending--;
-    b->ok &= res->count == 1 && res->sig[0].result == DKIM_PASS;
-}
-
-/* dkim_bench_verify - verify msg in rounds of parallel for secs seconds; messages per second */
-static double dkim_bench_verify(const buf *msg, const buf *rec, int parallel, double secs, int *ok)
-{
-    struct event_base *base = event_base_new();
-    dns_resolver *r = dns_static_new(base);
-    dns_static_add(r, "bench._domainkey.example.org", DNS_T_TXT, 0, rec->data, rec->len);
-    dkim_bench_round b = {0, 1};
-    struct timespec t0;
-    long n = 0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    do {
-        for (int j = 0; j < parallel; j++, n++) {
-            b.pending++; /* before the start: a message without a lookup reports at once */
-            dkim_verify_start(r, msg->data, msg->len, dkim_bench_done, &b);
-        }
-        while (b.pending > 0)
-            if (event_base_loop(base, EVLOOP_ONCE) < 0)
-                break;
-    } while (b.pending == 0 && dkim_elapsed(&t0) < secs);
-    double rate = (double)n / dkim_elapsed(&t0);
-    *ok = b.ok && b.pending == 0;
-    dns_resolver_free(r);
-    event_base_free(base);
-    return rate;
-}
-
-/* dkim_bench - sign and verify rates in messages per second; prints "sign N" and "verify N" */
-static int dkim_bench(int argc, char **argv)
-{
-    const char *keyf = NULL;
-    size_t size = 2048;
-    double secs = 3;
-    long parallel = DKIM_BENCH_PARALLEL;
-    for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
-            keyf = argv[++i];
-        else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc)
-            size = strtoul(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
-            secs = strtod(argv[++i], NULL);
-        else if (strcmp(argv[i], "--parallel") == 0 && i + 1 < argc)
-            parallel = strtol(argv[++i], NULL, 10);
-        else
-            return cli_usage_err(DKIM_BENCH_USAGE);
-    }
-    char err[256];
-    dkim_key *k = keyf ? dkim_key_load(keyf, err, sizeof err) : NULL;
-    if (!k || size == 0 || size > DKIM_MAX_MSG / 2 || !(secs > 0 && secs < 600) || parallel < 1 ||
-        parallel > DKIM_BENCH_PARALLEL_MAX) {
-        if (keyf && !k)
-            cli_err("%s", err);
-        dkim_key_free(k);
-        return cli_usage_err(DKIM_BENCH_USAGE);
-    }
-    buf m, sig, rec;
-    dkim_bench_msg(size, &m);
-    buf_init(&sig, DKIM_MAX_MSG);
-    buf_init(&rec, 8192);
-    struct timespec t0;
-    long n = 0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    do {
-        for (int j = 0; j < 10; j++, n++) {
-            buf_reset(&sig);
-            dkim_sign(k, "example.org", "bench", m.data, m.len, &sig);
-        }
-    } while (dkim_elapsed(&t0) < secs);
-    printf("sign %.0f\n", (double)n / dkim_elapsed(&t0));
-    buf_append(&sig, m.data, m.len);
-    dkim_key_record(k, &rec);
-    int ok;
-    printf("verify %.0f\n", dkim_bench_verify(&sig, &rec, (int)parallel, secs, &ok));
-    buf_free(&m);
-    buf_free(&sig);
-    buf_free(&rec);
-    dkim_key_free(k);
-    if (!ok)
-        cli_err("bench: a verification did not pass");
-    return ok ? CLI_OK : CLI_FAIL;
-}
-
 /* cli_dkim - the `pochta dkim` command */
 int cli_dkim(int argc, char **argv, const char *conf_path)
 {
@@ -482,6 +361,6 @@ int cli_dkim(int argc, char **argv, const char *conf_path)
     if (strcmp(argv[1], "verify") == 0)
         return dkim_verify_cmd(argc, argv, conf_path);
     if (strcmp(argv[1], "bench") == 0)
-        return dkim_bench(argc, argv);
+        return cli_dkim_bench(argc, argv);
     return cli_usage_err(DKIM_KEYGEN_USAGE " | " DKIM_SIGN_USAGE " | " DKIM_VERIFY_USAGE);
 }
