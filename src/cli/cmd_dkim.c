@@ -34,7 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #define DKIM_KEYGEN_USAGE "dkim keygen DOMAIN [--selector S] [--type rsa|ed25519] [--out DIR]"
 #define DKIM_SIGN_USAGE "dkim sign --domain D --selector S --key FILE [--selector S2 --key FILE2] [FILE|-]"
