@@ -38,6 +38,8 @@
 #define DKIM_KEYGEN_USAGE "dkim keygen DOMAIN [--selector S] [--type rsa|ed25519] [--out DIR]"
 #define DKIM_SIGN_USAGE "dkim sign --domain D --selector S --key FILE [--selector S2 --key FILE2] [FILE|-]"
 #define DKIM_VERIFY_USAGE "dkim verify [--server ADDR:PORT] [--dns-file F] [FILE|-]"
+/* DKIM_USAGE - every subcommand; `dkim bench` prints its own options */
+#define DKIM_USAGE DKIM_KEYGEN_USAGE " | " DKIM_SIGN_USAGE " | " DKIM_VERIFY_USAGE " | dkim bench --key FILE ..."
 /* DKIM_DNS_FILE_MAX - largest --dns-file read */
 #define DKIM_DNS_FILE_MAX (1u << 20)
 
@@ -352,7 +354,7 @@ static int dkim_verify_cmd(int argc, char **argv, const char *conf_path)
 int cli_dkim(int argc, char **argv, const char *conf_path)
 {
     if (argc < 2)
-        return cli_usage_err(DKIM_KEYGEN_USAGE " | " DKIM_SIGN_USAGE " | " DKIM_VERIFY_USAGE);
+        return cli_usage_err(DKIM_USAGE);
     if (strcmp(argv[1], "keygen") == 0)
         return dkim_keygen(argc, argv);
     if (strcmp(argv[1], "sign") == 0)
@@ -361,5 +363,5 @@ int cli_dkim(int argc, char **argv, const char *conf_path)
         return dkim_verify_cmd(argc, argv, conf_path);
     if (strcmp(argv[1], "bench") == 0)
         return cli_dkim_bench(argc, argv);
-    return cli_usage_err(DKIM_KEYGEN_USAGE " | " DKIM_SIGN_USAGE " | " DKIM_VERIFY_USAGE);
+    return cli_usage_err(DKIM_USAGE);
 }

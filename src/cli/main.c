@@ -29,7 +29,7 @@ static const cli_command cli_commands[] = {
     {"explain", cli_explain, "explain [--lang en|ru] [--json] 'SMTP REPLY TEXT'"},
     {"bounces", cli_bounces, "bounces list [--all] | show ADDRESS | export | clear ADDRESS|--all | collect [--rcpt VERP-ADDRESS] FILE|- | check ADDRESS"},
     {"spf", cli_spf, "spf check IP MAIL-FROM HELO [--server ADDR:PORT] [--zone FILE] [--receiver NAME] [--helo-identity] [--timeout MS] | spf check --batch FILE|-"},
-    {"dkim", cli_dkim, "dkim keygen DOMAIN [--selector S] [--type rsa|ed25519] [--out DIR] | dkim sign --domain D --selector S [FILE|-] | dkim verify [FILE|-]"},
+    {"dkim", cli_dkim, "dkim keygen DOMAIN [--selector S] [--type rsa|ed25519] [--out DIR] | dkim sign --domain D --selector S --key FILE [FILE|-] | dkim verify [FILE|-] | dkim bench --key FILE ..."},
     {"doctor", cli_doctor, "doctor DOMAIN [--ip ADDR] [--helo NAME] [--selector S] [--dkim-key FILE] [--json] [--no-smtp] [--smtp-port N] [--server ADDR:PORT] ... | doctor --message FILE [--json]"},
 };
 
