@@ -23,7 +23,8 @@ ROUNDS=${2:-3}
 BUILD=${POCHTA_BUILD:-$(dirname "$0")/../build}
 POCHTA=$BUILD/pochta
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT INT TERM
+trap 'rm -rf "$TMP"' EXIT
+trap 'exit 130' INT TERM
 
 "$POCHTA" dkim keygen bench.example --selector bench --type rsa --out "$TMP" >/dev/null 2>&1
 mkdir -p "$TMP/ed"
@@ -37,17 +38,20 @@ round=1
 while [ "$round" -le "$ROUNDS" ]; do
     for key in rsa ed25519; do
         alg=$([ "$key" = rsa ] && echo rsa2048 || echo ed25519)
-        openssl speed -seconds "$SECS" "$alg" 2>/dev/null | awk -v r="$round" -v k="$key" '
+        # each output goes to a file first: in a pipeline, set -e would not see a failing command
+        openssl speed -seconds "$SECS" "$alg" >"$TMP/out" 2>/dev/null
+        awk -v r="$round" -v k="$key" '
             /^rsa 2048 bits/ || /Ed25519\)/ { for (b = 1; b <= 2; b++) { body = b == 1 ? "2KB" : "100KB"
-                print r, k, body, "sign", "openssl", $(NF-1); print r, k, body, "verify", "openssl", $NF } }' >>"$TMP/rates"
+                print r, k, body, "sign", "openssl", $(NF-1); print r, k, body, "verify", "openssl", $NF } }' \
+            "$TMP/out" >>"$TMP/rates"
         f=$TMP/bench.example.bench.pem
         [ "$key" = ed25519 ] && f=$TMP/ed/bench.example.bench.pem
         for size in 2048 102400; do
             label=$([ "$size" = 2048 ] && echo 2KB || echo 100KB)
-            "$POCHTA" dkim bench --key "$f" --size "$size" --seconds "$SECS" |
-                awk -v r="$round" -v k="$key" -v b="$label" '
-                    /^(sign|verify) / { print r, k, b, $1, "pochta", $2 }
-                    /^(sign|verify)-raw / { sub(/-raw/, "", $1); print r, k, b, $1, "raw", $2 }' >>"$TMP/rates"
+            "$POCHTA" dkim bench --key "$f" --size "$size" --seconds "$SECS" >"$TMP/out"
+            awk -v r="$round" -v k="$key" -v b="$label" '
+                /^(sign|verify) / { print r, k, b, $1, "pochta", $2 }
+                /^(sign|verify)-raw / { sub(/-raw/, "", $1); print r, k, b, $1, "raw", $2 }' "$TMP/out" >>"$TMP/rates"
         done
     done
     round=$((round + 1))
