@@ -6,10 +6,10 @@ set -eu
 
 BUILD="build-essential cmake pkg-config clang libevent-dev libunbound-dev libsqlite3-dev
 libssl-dev libpsl-dev publicsuffix libidn2-dev libcrypt-dev libpcre2-dev libgmime-3.0-dev"
-RUN="openssl sqlite3 ca-certificates"
-TEST="nsd swaks python3 python3-pytest python3-dkim python3-aiosmtpd python3-dnspython python3-yaml dnsutils libnet-ssleay-perl
+RUN="openssl ca-certificates"
+TEST="nsd swaks python3 python3-pytest python3-dkim python3-aiosmtpd python3-dnspython python3-yaml libnet-ssleay-perl
 fetchmail dovecot-core"
-BENCH="postfix procps"
+BENCH="postfix mount time"
 
 want="$BUILD $RUN $TEST"
 [ "${1:-}" = "--bench" ] && want="$want $BENCH"
