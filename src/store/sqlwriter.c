@@ -214,6 +214,8 @@ int sqlwriter_taking(sqlwriter *w)
 {
     pthread_mutex_lock(&w->lock);
     int yes = w->running && w->pending < w->max;
+    if (w->running && !yes)
+        w->dropped++; /* the caller skips the row: counted here, as sqlwriter_push would */
     pthread_mutex_unlock(&w->lock);
     return yes;
 }

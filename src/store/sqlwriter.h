@@ -48,7 +48,8 @@ int sqlwriter_start(sqlwriter *w, const char *db_path, const char *schema, const
                     const char *name, size_t max, char *err, size_t errlen);
 /* sqlwriter_stop - write what is pending, stop the writer, close the database */
 void sqlwriter_stop(sqlwriter *w);
-/* sqlwriter_taking - 1 when a push now would be kept (running, not full): skip building rows otherwise */
+/* sqlwriter_taking - 1 when a push now would be kept (running, not full): skip building rows otherwise;
+ * a 0 while running counts one dropped row */
 int sqlwriter_taking(sqlwriter *w);
 
 /* sqlwriter_row_new - a row of n NULL values */
