@@ -18,7 +18,7 @@
  *   -R RET    full or hdrs: how much of the message a failure notice
  *             returns (RFC 3461 RET)
  *   -V ENVID  an envelope ID for the notices (RFC 3461 ENVID; printable
- *             ASCII, at most 100 characters)
+ *             ASCII without spaces, at most 100 characters as xtext)
  * Other -o... and -B/-L/-v options are accepted and ignored, as other
  * sendmail replacements do; -bs, -bp, -q and the like are refused.
  *
@@ -103,9 +103,18 @@ static int sm_parse_dsn(const char *opt, const char *v, sm_opts *o)
     if (opt[1] == 'N') {
         char words[64];
         size_t k = 0;
-        for (const char *p = v; *p && k < sizeof words - 1; p++)
-            if (*p != ' ' && *p != '\t') /* "-N success, delay" */
-                words[k++] = *p;
+        for (const char *p = v; *p; p++) {
+            if (*p == ' ' || *p == '\t') { /* blanks only at the ends and around commas: "-N success, delay" */
+                const char *q = p + strspn(p, " \t");
+                if (k > 0 && words[k - 1] != ',' && *q != ',' && *q != '\0')
+                    return sm_err(EX_USAGE, "-N %s: a blank inside a word", v);
+                p = q - 1;
+                continue;
+            }
+            if (k == sizeof words - 1)
+                return sm_err(EX_USAGE, "-N %s: too long", v);
+            words[k++] = *p;
+        }
         words[k] = '\0';
         o->notify = smtp_notify_parse(words, &why);
         if (o->notify < 0)
@@ -118,8 +127,9 @@ static int sm_parse_dsn(const char *opt, const char *v, sm_opts *o)
         for (const char *p = v; *p && !why; p++)
             if (*p < 0x21 || *p > 0x7e)
                 why = "only printable ASCII without spaces";
-        if (!why && (!*v || strlen(v) > QUEUE_ENVID_MAX))
-            why = "1 to 100 characters";
+        char wire[SMTP_ENVID_MAX + 1]; /* the limit is on the xtext sent in MAIL ENVID= */
+        if (!why && (!*v || smtp_xtext_encode(v, wire, sizeof wire) < 0))
+            why = "1 to 100 characters once '+' and '=' are written as +2B and +3D";
         if (why)
             return sm_err(EX_USAGE, "-V %s: an envelope ID must be %s (RFC 3461)", v, why);
         o->envid = v;

@@ -90,9 +90,11 @@ def test_dsn_options_n_r_v(pochta):
 
 
 def test_dsn_option_errors(pochta):
+    """Bad -N/-R/-V values exit 64 with a reason; -V is limited on its xtext form, as MAIL ENVID= is."""
     for args, text in ((["-N", "sometimes"], b"NOTIFY must be"), (["-N", "never,success"], b"cannot be combined"),
                        (["-R", "body"], b"full or hdrs"), (["-V", "two words"], b"printable ASCII"),
-                       (["-V", "x" * 101], b"1 to 100")):
+                       (["-V", "x" * 101], b"1 to 100"), (["-V", "x" * 98 + "+"], b"1 to 100"),
+                       (["-N", "suc cess"], b"blank inside a word"), (["-N", ",".join(["delay"] * 20)], b"too long")):
         r = sendmail(pochta, args + ["alice@example.test"], b"Subject: x\n\nx\n")
         assert r.returncode == 64 and text in r.stderr, (args, r.stderr)
 
