@@ -1,7 +1,7 @@
 /*
  * dns - asynchronous DNS lookups for every part of pochta.
  *
- * One interface, two implementations:
+ * One interface, three implementations:
  *   - dns_unbound_new(): libunbound, integrated with the libevent loop, so a
  *     lookup never blocks other sessions; answers cached by unbound with
  *     their TTLs. With a server "ADDR:PORT" it forwards every query there
@@ -10,6 +10,8 @@
  *   - dns_static_new(): answers from records loaded in memory, for unit
  *     tests of parsers (the SPF suite, DKIM key records) that must not need
  *     a network. It can also play timeouts.
+ *   - dns_cache_new(): a small answer cache on the loop thread in front of
+ *     another resolver (the daemon's and each delivery worker's).
  *
  * Results are three-valued and more: a timeout or SERVFAIL is DNS_TEMPFAIL,
  * never "not found". Callbacks always run later, on the loop thread, never

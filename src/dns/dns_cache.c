@@ -134,8 +134,13 @@ static void cache_hit_fire(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     dns_query *q = arg;
-    q->cb(q->arg, q->hit);
-    cache_unlink_free(q->res, q);
+    dns_callback cb = q->cb;
+    void *cbarg = q->arg;
+    dns_answer *hit = q->hit;
+    q->hit = NULL;
+    cache_unlink_free(q->res, q); /* before the callback, as every backend: the handle is dead once cb runs */
+    cb(cbarg, hit);
+    dns_answer_free(hit);
 }
 
 /* cache_inner_done - the inner resolver answered a miss: keep it, pass it on */
@@ -145,8 +150,10 @@ static void cache_inner_done(void *arg, const dns_answer *a)
     q->inner = NULL;
     if (q->name)
         cache_store(q->res, q->name, q->type, a);
-    q->cb(q->arg, a);
+    dns_callback cb = q->cb;
+    void *cbarg = q->arg;
     cache_unlink_free(q->res, q);
+    cb(cbarg, a);
 }
 
 /* cache_lookup - a hit answers on the next loop turn; a miss asks the inner resolver */

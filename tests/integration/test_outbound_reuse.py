@@ -139,16 +139,9 @@ def send(inst, alias, target, n, tag):
     return qids
 
 
-def wait_removed(inst, qid, timeout=25.0):
+def wait_removed(inst, qid):
     """The message log of qid once the message left the queue."""
-    deadline = time.time() + timeout
-    out = ""
-    while time.time() < deadline:
-        out = inst.cli("log", qid, check=False).stdout
-        if re.search(r"\bremoved\b", out):
-            return out
-        time.sleep(0.2)
-    raise AssertionError(f"{qid} still queued:\n{out}\n{inst.read_log()[-3000:]}")
+    return inst.wait_log(qid, r"\bremoved\b", 25.0)
 
 
 def attempts(logs):

@@ -9,6 +9,7 @@
  */
 #include "check.h"
 #include "dns/dns.h"
+#include "dns_testlib.h"
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -39,20 +40,6 @@ static void counting_free(dns_resolver *r)
 {
     dns_resolver_free(((counting *)r)->inner);
     free(r);
-}
-
-typedef struct got {
-    int calls;
-    dns_answer *a;
-} got;
-
-/* on_answer - keep a copy of what came back */
-static void on_answer(void *arg, const dns_answer *answer)
-{
-    got *g = arg;
-    g->calls++;
-    dns_answer_free(g->a);
-    g->a = dns_answer_dup(answer);
 }
 
 /* ask - one lookup to completion; the number of callbacks (the answer in g) */

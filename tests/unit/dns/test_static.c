@@ -5,23 +5,10 @@
  */
 #include "check.h"
 #include "dns/dns.h"
+#include "dns_testlib.h"
 
 #include <event2/event.h>
 #include <stdlib.h>
-
-typedef struct got {
-    int calls;
-    dns_answer *a;
-} got;
-
-/* on_answer - record what came back */
-static void on_answer(void *arg, const dns_answer *answer)
-{
-    got *g = arg;
-    g->calls++;
-    dns_answer_free(g->a);
-    g->a = dns_answer_dup(answer);
-}
 
 static const struct {
     const char *name;
