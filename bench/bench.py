@@ -1,5 +1,6 @@
-"""bench - `make bench`: pochta against Postfix on this machine, same load,
-same durability, one table. Run through bench/run.sh (as root).
+"""bench - the first table of `make bench` (`bench/run.sh --inbound`): pochta
+against Postfix on this machine, same load, same durability. Run through
+bench/run.sh (as root).
 
 Measures, for each server in turn (interleaved per cell, so a noisy
 neighbour hurts both alike):

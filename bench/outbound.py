@@ -1,4 +1,4 @@
-"""outbound - `bench/run.sh --outbound` (and the second half of `make
+"""outbound - `bench/run.sh --outbound` (and the second table of `make
 bench`): how fast pochta and Postfix deliver relayed mail to remote servers,
 the same load to the same sink, one table with ratios. Run as root.
 
@@ -239,7 +239,6 @@ def print_table(args, rows, version, workers):
 
 def parse_args():
     ap = argparse.ArgumentParser(description="outbound delivery: pochta vs Postfix (see docs/bench.md)")
-    ap.add_argument("--outbound", action="store_true", help=argparse.SUPPRESS)  # bench/run.sh's switch
     ap.add_argument("--dests", default="10,50", help="destination counts (default 10,50)")
     ap.add_argument("--messages", type=int, default=int(os.environ.get("BENCH_OUT_MESSAGES", "2000")),
                     help="messages per run, rounded down to a multiple of the destinations (default 2000)")
