@@ -36,6 +36,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 from dnsserver import DnsServer, soa_query  # noqa: E402  (the NSD wrapper the tests use)
+from pochta_instance import free_port  # noqa: E402  (distinct ports, below the ephemeral range)
 
 DOMAIN = "example.test"
 HOSTNAME = "mx.example.test"
@@ -70,13 +71,6 @@ POCHTA_SETTINGS = [
     ("rate_recipients", "0"),
     ("policy_exempt", "greylist:127.0.0.0/8"),
 ]
-
-
-def free_port(host="127.0.0.1"):
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def wait_banner(port, timeout=30.0):

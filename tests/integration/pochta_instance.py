@@ -6,6 +6,7 @@ SIGTERM, failing the test if the daemon (built with ASan/UBSan in `make
 test`) reported a memory error, a leak or undefined behaviour.
 """
 import os
+import random
 import re
 import signal
 import socket
@@ -31,11 +32,40 @@ AUTH_MARK_ONLY = {"spf_fail_action": "mark", "spf_temperror_action": "mark", "dm
 POLICY_OFF = {"policy_mode": "off"}
 
 
+def _ports_below_ephemeral():
+    """The 12,000 ports just below the kernel's ephemeral range: no outgoing
+    connection (of a test client, or of pochtad) is ever given one of them."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(max(1024, low - 12000), low)
+
+
+_PORT_RANGE = _ports_below_ephemeral()
+_ports_given = set()
+
+
 def free_port(host="127.0.0.1"):
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A TCP port nobody listens on right now, never handed out before by this
+    process. Asking the kernel for port 0 twice may return the same port (an
+    instance's SMTP and submission listeners then collide), and an ephemeral
+    port can be taken by an outgoing connection before the daemon binds it;
+    a probed port below the ephemeral range, remembered once given, has
+    neither race."""
+    for _ in range(len(_PORT_RANGE)):
+        port = random.choice(_PORT_RANGE)
+        if port in _ports_given:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
+    raise RuntimeError(f"no free port in {_PORT_RANGE.start}-{_PORT_RANGE.stop - 1}")
 
 
 def wait_port(host, port, timeout=20.0):
