@@ -1,19 +1,20 @@
 /*
- * remote - one outbound SMTP attempt for one recipient (API in remote.h).
+ * remote - one outbound SMTP attempt for one recipient (API in remote.h):
+ * route (MX, A/AAAA), connection (cached or new, remote_pool.c), greeting,
+ * EHLO and STARTTLS, the transaction, and what the attempt says in msglog.
  *
- * Blocking I/O on the delivery worker thread: the scheduler already runs
+ * Blocking, on the delivery worker thread: the scheduler already runs
  * each message on a worker, so a slow remote server holds one worker and
- * never the event loop. Each worker owns a private event_base and libunbound
- * resolver behind a small answer cache (dns_cache; created on first use,
- * freed at thread exit) and runs MX/A/AAAA
- * lookups to completion with dns_lookup_sync. Limits: replies are read in
- * lines of at most REMOTE_LINE_MAX bytes and REMOTE_REPLY_MAX bytes in all
- * (RFC 5321 4.5.3.1.5 allows 512 per line); at most REMOTE_MAX_MX hosts and
- * REMOTE_MAX_ADDRS addresses per host are tried.
+ * never the event loop. The connection's I/O is remote_conn.c. Each worker
+ * owns a private event_base and libunbound resolver behind a small answer
+ * cache (dns_cache; created on first use, freed at thread exit) and runs
+ * MX/A/AAAA lookups to completion with dns_lookup_sync. At most
+ * REMOTE_MAX_MX hosts and REMOTE_MAX_ADDRS addresses per host are tried.
  */
 #include "deliver/remote.h"
 #include "config/config.h"
 #include "deliver/dkim_out.h"
+#include "deliver/remote_conn.h"
 #include "deliver/remote_pool.h"
 #include "dns/dns.h"
 #include "lib/log.h"
@@ -22,56 +23,24 @@
 #include "queue/queue_file.h"
 #include "store/msglog.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
-#include <errno.h>
 #include <event2/event.h>
-#include <fcntl.h>
 #include <idn2.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#define REMOTE_LINE_MAX 1000
-#define REMOTE_REPLY_MAX 4096
 #define REMOTE_MAX_MX 10
 #define REMOTE_MAX_ADDRS 4
 #define REMOTE_SLOT_WAIT_MS 30000 /* longest wait for a session slot of a busy destination, then 4.4.5 */
-#define REMOTE_RSET_WAIT_MS 20000 /* liveness check of a cached connection (capped by remote_timeout) */
 #define REMOTE_QUIT_WAIT_MS 2000  /* QUIT of an idle connection we give up: do not wait long for a reply */
 #define REMOTE_DNS_SLOTS 256      /* MX and address answers kept per delivery worker */
-#define REMOTE_WBUF 16384          /* output gathered per write: few segments, no Nagle stall on the last */
 
 typedef struct remote_ctx {
     struct event_base *base;
     dns_resolver *dns;
 } remote_ctx;
-
-typedef struct remote_conn {
-    const pochta_config *cfg;
-    int fd;
-    SSL_CTX *sslctx;
-    SSL *ssl;
-    char host[256], ip[64];
-    char rbuf[4096];
-    size_t rlen;
-    char wbuf[REMOTE_WBUF];        /* commands and body gathered until a reply is awaited */
-    size_t wlen;
-    int code;                      /* last reply code */
-    char reply[REMOTE_REPLY_MAX];  /* last reply, lines joined with " / " */
-    int ext_tls, ext_size, ext_8bit, ext_utf8, ext_dsn, ext_pipelining;
-    unsigned wait_ms;              /* deadline of one wait; 0 = remote_timeout */
-} remote_conn;
 
 static pthread_key_t remote_key;
 static pthread_once_t remote_once = PTHREAD_ONCE_INIT;
@@ -113,290 +82,6 @@ static remote_ctx *remote_thread_ctx(const pochta_config *cfg)
     return c;
 }
 
-/* remote_wait - poll fd for events within the timeout; 0 ready, -1 timeout/error */
-static int remote_wait(const remote_conn *c, short events)
-{
-    struct pollfd p = {.fd = c->fd, .events = events};
-    int ms = c->wait_ms ? (int)c->wait_ms : (int)(c->cfg->remote_timeout ? c->cfg->remote_timeout : 300) * 1000;
-    int r;
-    do
-        r = poll(&p, 1, ms);
-    while (r < 0 && errno == EINTR);
-    return r > 0 ? 0 : -1;
-}
-
-/* remote_io - one read or write through TLS or plain; bytes, 0 EOF, -1 error */
-static ssize_t remote_io(remote_conn *c, int wr, void *p, size_t n)
-{
-    for (;;) {
-        if (remote_wait(c, wr ? POLLOUT : POLLIN) < 0)
-            return -1;
-        if (!c->ssl) {
-            ssize_t r = wr ? send(c->fd, p, n, MSG_NOSIGNAL) : recv(c->fd, p, n, 0);
-            if (r < 0 && (errno == EAGAIN || errno == EINTR))
-                continue;
-            return r;
-        }
-        int r = wr ? SSL_write(c->ssl, p, (int)n) : SSL_read(c->ssl, p, (int)n);
-        if (r > 0)
-            return r;
-        int e = SSL_get_error(c->ssl, r);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-            continue;
-        return e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
-    }
-}
-
-/* remote_write - write all of s now; 0 or -1 */
-static int remote_write(remote_conn *c, const char *s, size_t n)
-{
-    while (n) {
-        ssize_t w = remote_io(c, 1, (void *)s, n);
-        if (w <= 0)
-            return -1;
-        s += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* remote_flush - write what remote_send gathered; 0 or -1 */
-static int remote_flush(remote_conn *c)
-{
-    int r = remote_write(c, c->wbuf, c->wlen);
-    c->wlen = 0;
-    return r;
-}
-
-/*
- * remote_send - queue s for writing; 0 or -1. Output goes out in
- * REMOTE_WBUF pieces and when a reply is awaited (remote_reply), so a
- * message body is a few large writes rather than one per line, and
- * pipelined commands share a segment (RFC 2920).
- */
-static int remote_send(remote_conn *c, const char *s, size_t n)
-{
-    if (c->wlen + n > sizeof c->wbuf && remote_flush(c) < 0)
-        return -1;
-    if (n > sizeof c->wbuf)
-        return remote_write(c, s, n);
-    memcpy(c->wbuf + c->wlen, s, n);
-    c->wlen += n;
-    return 0;
-}
-
-/* remote_line - read one line (without CRLF) into out; 0 or -1 */
-static int remote_line(remote_conn *c, char *out, size_t outlen)
-{
-    for (;;) {
-        char *nl = memchr(c->rbuf, '\n', c->rlen);
-        if (nl) {
-            size_t n = (size_t)(nl - c->rbuf);
-            size_t k = n > 0 && c->rbuf[n - 1] == '\r' ? n - 1 : n;
-            if (k >= outlen)
-                k = outlen - 1;
-            memcpy(out, c->rbuf, k);
-            out[k] = '\0';
-            memmove(c->rbuf, nl + 1, c->rlen - n - 1);
-            c->rlen -= n + 1;
-            return 0;
-        }
-        if (c->rlen >= REMOTE_LINE_MAX)
-            return -1; /* a reply line longer than any server should send */
-        ssize_t r = remote_io(c, 0, c->rbuf + c->rlen, sizeof c->rbuf - c->rlen);
-        if (r <= 0)
-            return -1;
-        c->rlen += (size_t)r;
-    }
-}
-
-/* remote_ext - note an EHLO extension keyword we use */
-static void remote_ext(remote_conn *c, const char *kw)
-{
-    if (!strcasecmp(kw, "STARTTLS"))
-        c->ext_tls = 1;
-    else if (!strncasecmp(kw, "SIZE", 4) && (kw[4] == '\0' || kw[4] == ' '))
-        c->ext_size = 1;
-    else if (!strcasecmp(kw, "8BITMIME"))
-        c->ext_8bit = 1;
-    else if (!strcasecmp(kw, "SMTPUTF8"))
-        c->ext_utf8 = 1;
-    else if (!strcasecmp(kw, "DSN"))
-        c->ext_dsn = 1;
-    else if (!strcasecmp(kw, "PIPELINING"))
-        c->ext_pipelining = 1;
-}
-
-/* remote_reply - read a whole (multi-line) reply; its code, or -1 on a broken connection */
-static int remote_reply(remote_conn *c)
-{
-    char line[REMOTE_LINE_MAX + 1];
-    size_t used = 0;
-    c->reply[0] = '\0';
-    c->code = -1;
-    if (c->wlen && remote_flush(c) < 0) {
-        snprintf(c->reply, sizeof c->reply, "connection lost while sending");
-        return -1;
-    }
-    for (int n = 0; n < 100; n++) {
-        if (remote_line(c, line, sizeof line) < 0)
-            break;
-        size_t ll = strlen(line);
-        if (ll < 3 || line[0] < '2' || line[0] > '5')
-            break;
-        if (used + ll + 4 < sizeof c->reply) {
-            used += (size_t)snprintf(c->reply + used, sizeof c->reply - used, "%s%s", used ? " / " : "", line);
-        }
-        if (ll > 4 && n > 0)
-            remote_ext(c, line + 4); /* EHLO keywords follow the first line */
-        if (ll == 3 || line[3] == ' ') {
-            c->code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
-            return c->code;
-        }
-    }
-    snprintf(c->reply, sizeof c->reply, "connection lost or unreadable reply");
-    return -1;
-}
-
-/* remote_vqueue - format a command line (CRLF added) into the output; 0 or -1 */
-static int remote_vqueue(remote_conn *c, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
-static int remote_vqueue(remote_conn *c, const char *fmt, va_list ap)
-{
-    char line[2200];
-    int n = vsnprintf(line, sizeof line - 2, fmt, ap);
-    if (n < 0 || (size_t)n >= sizeof line - 2)
-        return -1;
-    memcpy(line + n, "\r\n", 2);
-    return remote_send(c, line, (size_t)n + 2);
-}
-
-/* remote_queue_cmd - send a command without awaiting its reply (PIPELINING, RFC 2920); 0 or -1 */
-static int remote_queue_cmd(remote_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int remote_queue_cmd(remote_conn *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int r = remote_vqueue(c, fmt, ap);
-    va_end(ap);
-    return r;
-}
-
-/* remote_cmd - send a command line and read the reply code; -1 when the connection broke */
-static int remote_cmd(remote_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int remote_cmd(remote_conn *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int r = remote_vqueue(c, fmt, ap);
-    va_end(ap);
-    if (r < 0) {
-        snprintf(c->reply, sizeof c->reply, "connection lost while sending");
-        return -1;
-    }
-    return remote_reply(c);
-}
-
-/* remote_connect - TCP connect to ip:port within the timeout; 0 or -1 (c->reply says why) */
-static int remote_connect(remote_conn *c, unsigned port)
-{
-    struct sockaddr_storage ss = {0};
-    socklen_t sl;
-    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, c->ip, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)port);
-        sl = sizeof *s4;
-    } else if (inet_pton(AF_INET6, c->ip, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)port);
-        sl = sizeof *s6;
-    } else {
-        return -1;
-    }
-    c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c->fd < 0)
-        return -1;
-    int e = 0;
-    socklen_t el = sizeof e;
-    if (connect(c->fd, (struct sockaddr *)&ss, sl) < 0 &&
-        (errno != EINPROGRESS || remote_wait(c, POLLOUT) < 0 ||
-         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &el) < 0 || e != 0)) {
-        snprintf(c->reply, sizeof c->reply, "connect to %s port %u failed: %s", c->ip, port,
-                 e ? strerror(e) : "timed out");
-        close(c->fd);
-        c->fd = -1;
-        return -1;
-    }
-    /* output is gathered in wbuf and written only when a reply is awaited, so Nagle could only delay */
-    int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return 0;
-}
-
-/* remote_starttls - upgrade the connection; 0 or -1 (then the connection is unusable) */
-static int remote_starttls(remote_conn *c)
-{
-    if (remote_cmd(c, "STARTTLS") != 220)
-        return 1; /* refused: go on in clear text (opportunistic) */
-    if (!(c->sslctx = SSL_CTX_new(TLS_client_method())))
-        return -1;
-    SSL_CTX_set_min_proto_version(c->sslctx, TLS1_2_VERSION);
-    SSL_CTX_set_verify(c->sslctx, SSL_VERIFY_NONE, NULL); /* opportunistic: RFC 7435 */
-    if (!(c->ssl = SSL_new(c->sslctx)) || !SSL_set_fd(c->ssl, c->fd))
-        return -1;
-    SSL_set_tlsext_host_name(c->ssl, c->host);
-    for (;;) {
-        int r = SSL_connect(c->ssl);
-        if (r == 1)
-            break;
-        int e = SSL_get_error(c->ssl, r);
-        if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) ||
-            remote_wait(c, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT) < 0) {
-            snprintf(c->reply, sizeof c->reply, "TLS handshake failed");
-            return -1;
-        }
-    }
-    c->rlen = 0; /* RFC 3207: discard anything received before TLS */
-    c->ext_tls = c->ext_size = c->ext_8bit = c->ext_utf8 = c->ext_dsn = c->ext_pipelining = 0;
-    return 0;
-}
-
-/* remote_close - QUIT politely when possible and free the connection */
-static void remote_close(remote_conn *c, int quit)
-{
-    if (quit && c->fd >= 0)
-        remote_cmd(c, "QUIT");
-    if (c->ssl) {
-        SSL_shutdown(c->ssl);
-        SSL_free(c->ssl);
-    }
-    SSL_CTX_free(c->sslctx);
-    if (c->fd >= 0)
-        close(c->fd);
-    c->ssl = NULL;
-    c->sslctx = NULL;
-    c->fd = -1;
-}
-
-/* remote_body - send the message dot-stuffed (RFC 5321 4.5.2) and the final dot; 0 or -1 */
-static int remote_body(remote_conn *c, const char *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        const char *nl = memchr(p + i, '\n', n - i);
-        size_t end = nl ? (size_t)(nl - p) + 1 : n;
-        if (p[i] == '.' && remote_send(c, ".", 1) < 0)
-            return -1;
-        if (remote_send(c, p + i, end - i) < 0)
-            return -1;
-        i = end;
-    }
-    if (n && p[n - 1] != '\n' && remote_send(c, "\r\n", 2) < 0)
-        return -1;
-    return remote_send(c, ".\r\n", 3);
-}
-
 typedef struct remote_out {
     const buf *sig; /* DKIM-Signature fields to put before the message (may be empty) */
     const char *rcpt; /* RCPT TO address: the domain in A-labels unless the message is SMTPUTF8 */
@@ -435,20 +120,41 @@ static void remote_dsn_params(const remote_conn *c, const queue_msg *m, const re
         snprintf(rcpt + k, rlen - k, " ORCPT=%s", o->rd->orcpt);
 }
 
+/*
+ * remote_enhanced_code - the RFC 3463 code that p starts with ("5.7.26"),
+ * written to out with the class cls, which is the reply code's: when the two
+ * disagree ("550 4.2.2"), the reply code decides whether the failure is
+ * permanent, so the notice must not say otherwise. 1, or 0 when p holds none.
+ */
+static int remote_enhanced_code(const char *p, char cls, char *out, size_t outlen)
+{
+    if (*p != '2' && *p != '4' && *p != '5')
+        return 0;
+    size_t k = 1;
+    for (int part = 0; part < 2; part++) { /* ".subject.detail", 1-3 digits each */
+        if (p[k++] != '.')
+            return 0;
+        size_t d = 0;
+        for (; d < 3 && isdigit((unsigned char)p[k]); d++)
+            k++;
+        if (!d)
+            return 0;
+    }
+    if (p[k] && p[k] != ' ')
+        return 0;
+    snprintf(out, outlen, "%c%.*s", cls, (int)k - 1, p + 1);
+    return 1;
+}
+
 /* remote_fail - classify a refusal at a stage: 5xx PERMFAIL, else TEMPFAIL; fills status and reason */
 static remote_status remote_fail(remote_conn *c, const char *stage, remote_out *o)
 {
     const char *r = c->reply;
     int perm = c->code >= 500 && c->code < 600;
-    /* the enhanced code of the reply when there is one (RFC 3463), else a generic one */
-    size_t k = 4;
-    if (strlen(r) > 8 && r[3] == ' ' && (r[4] == '4' || r[4] == '5') && r[5] == '.') {
-        while (r[k] && r[k] != ' ' && k < 15)
-            k++;
-        snprintf(o->status, o->statuslen, "%.*s", (int)(k - 4), r + 4);
-    } else {
-        snprintf(o->status, o->statuslen, "%s", perm ? "5.0.0" : "4.0.0");
-    }
+    char cls = perm ? '5' : '4';
+    /* the reply's enhanced code, on its first line whether that is continued ("550-5.7.26") or not */
+    if (strlen(r) < 5 || (r[3] != ' ' && r[3] != '-') || !remote_enhanced_code(r + 4, cls, o->status, o->statuslen))
+        snprintf(o->status, o->statuslen, "%c.0.0", cls);
     snprintf(o->reason, o->reasonlen, "%s[%s] said: %s (%s)", c->host, c->ip, r, stage);
     return perm ? REMOTE_PERMFAIL : REMOTE_TEMPFAIL;
 }
@@ -456,28 +162,37 @@ static remote_status remote_fail(remote_conn *c, const char *stage, remote_out *
 /* remote_hello - EHLO (HELO if refused) and STARTTLS when offered; 0, or -1 (o filled) */
 static int remote_hello(remote_conn *c, remote_out *o, remote_status *st)
 {
-    int code = remote_cmd(c, "EHLO %s", c->cfg->hostname);
+    int code = remote_conn_cmd(c, "EHLO %s", c->cfg->hostname);
     if (code != 250)
-        code = remote_cmd(c, "HELO %s", c->cfg->hostname);
+        code = remote_conn_cmd(c, "HELO %s", c->cfg->hostname);
     if (code != 250) {
         *st = remote_fail(c, "after HELO", o);
         return -1;
     }
-    if (!c->ext_tls || c->ssl)
+    if (!c->ext_tls || c->ssl || c->skip_tls)
         return 0;
-    int t = remote_starttls(c);
-    if (t < 0 || (t == 0 && remote_cmd(c, "EHLO %s", c->cfg->hostname) != 250)) {
+    int t = remote_conn_starttls(c);
+    if (t < 0 || (t == 0 && remote_conn_cmd(c, "EHLO %s", c->cfg->hostname) != 250)) {
         *st = remote_fail(c, "after STARTTLS", o);
         return -1;
     }
     return 0;
 }
 
-/* remote_open - greeting, EHLO and STARTTLS of a new connection; 0, or -1 (o and *st filled) */
+/*
+ * remote_open - greeting, EHLO and STARTTLS of a new connection; 0, or -1
+ * (o and *st filled). A 5xx greeting speaks for that host, not for the
+ * recipient: as Postfix does by default (smtp_skip_5xx_greeting), it is a
+ * temporary failure, so the next MX host is tried and the message waits.
+ */
 static int remote_open(remote_conn *c, remote_out *o, remote_status *st)
 {
-    if (remote_reply(c) != 220) {
+    if (remote_conn_reply(c) != 220) {
         *st = remote_fail(c, "in the greeting", o);
+        if (*st == REMOTE_PERMFAIL) {
+            *st = REMOTE_TEMPFAIL;
+            o->status[0] = '4';
+        }
         return -1;
     }
     return remote_hello(c, o, st);
@@ -486,8 +201,8 @@ static int remote_open(remote_conn *c, remote_out *o, remote_status *st)
 /* remote_content - after 354: the DKIM fields, the body, the final dot and its reply */
 static remote_status remote_content(remote_conn *c, const queue_msg *m, remote_out *o)
 {
-    if ((o->sig->len && remote_send(c, o->sig->data, o->sig->len) < 0) ||
-        remote_body(c, m->data.data, m->data.len) < 0 || remote_reply(c) != 250)
+    if ((o->sig->len && remote_conn_send(c, o->sig->data, o->sig->len) < 0) ||
+        remote_conn_body(c, m->data.data, m->data.len) < 0 || remote_conn_reply(c) != 250)
         return remote_fail(c, "after end of data", o);
     snprintf(o->status, o->statuslen, "2.0.0");
     snprintf(o->reason, o->reasonlen, "%s", c->reply);
@@ -504,8 +219,8 @@ static remote_status remote_content(remote_conn *c, const queue_msg *m, remote_o
 static remote_status remote_envelope_pipelined(remote_conn *c, const queue_msg *m, remote_out *o,
                                                const char *params, const char *dsn_mail, const char *dsn_rcpt)
 {
-    if (remote_queue_cmd(c, "MAIL FROM:<%s>%s%s", o->mail_from, params, dsn_mail) < 0 ||
-        remote_queue_cmd(c, "RCPT TO:<%s>%s", o->rcpt, dsn_rcpt) < 0 || remote_queue_cmd(c, "DATA") < 0) {
+    if (remote_conn_queue(c, "MAIL FROM:<%s>%s%s", o->mail_from, params, dsn_mail) < 0 ||
+        remote_conn_queue(c, "RCPT TO:<%s>%s", o->rcpt, dsn_rcpt) < 0 || remote_conn_queue(c, "DATA") < 0) {
         snprintf(c->reply, sizeof c->reply, "connection lost while sending");
         return remote_fail(c, "after MAIL FROM", o);
     }
@@ -513,7 +228,7 @@ static remote_status remote_envelope_pipelined(remote_conn *c, const queue_msg *
     int bad = -1, bad_code = 0, code = 0;
     char bad_reply[REMOTE_REPLY_MAX];
     for (int i = 0; i < 3 && code >= 0; i++) {
-        code = remote_reply(c);
+        code = remote_conn_reply(c);
         int ok = i == 0 ? code == 250 : i == 1 ? code == 250 || code == 251 : code == 354;
         if (!ok && bad < 0) {
             bad = i;
@@ -524,7 +239,7 @@ static remote_status remote_envelope_pipelined(remote_conn *c, const queue_msg *
     if (bad < 0)
         return remote_content(c, m, o);
     if (code == 354) /* a refusal earlier, yet DATA accepted: end it empty */
-        remote_cmd(c, ".");
+        remote_conn_cmd(c, ".");
     c->code = bad_code;
     snprintf(c->reply, sizeof c->reply, "%s", bad_reply);
     return remote_fail(c, stage[bad], o);
@@ -551,12 +266,12 @@ static remote_status remote_transaction(remote_conn *c, const queue_msg *m, remo
     remote_dsn_params(c, m, o, dsn_mail, sizeof dsn_mail, dsn_rcpt, sizeof dsn_rcpt);
     if (c->ext_pipelining)
         return remote_envelope_pipelined(c, m, o, params, dsn_mail, dsn_rcpt);
-    if (remote_cmd(c, "MAIL FROM:<%s>%s%s", o->mail_from, params, dsn_mail) != 250)
+    if (remote_conn_cmd(c, "MAIL FROM:<%s>%s%s", o->mail_from, params, dsn_mail) != 250)
         return remote_fail(c, "after MAIL FROM", o);
-    int rc = remote_cmd(c, "RCPT TO:<%s>%s", o->rcpt, dsn_rcpt);
+    int rc = remote_conn_cmd(c, "RCPT TO:<%s>%s", o->rcpt, dsn_rcpt);
     if (rc != 250 && rc != 251)
         return remote_fail(c, "after RCPT TO", o);
-    if (remote_cmd(c, "DATA") != 354)
+    if (remote_conn_cmd(c, "DATA") != 354)
         return remote_fail(c, "after DATA", o);
     return remote_content(c, m, o);
 }
@@ -565,29 +280,12 @@ static remote_status remote_transaction(remote_conn *c, const queue_msg *m, remo
 static void remote_discard(remote_conn *c)
 {
     c->wait_ms = REMOTE_QUIT_WAIT_MS;
-    remote_close(c, 1);
+    remote_conn_close(c, 1);
     free(c);
 }
 
-/*
- * remote_alive - may a cached connection carry the next message? Nothing
- * unread and nothing arrived while idle (a close or a 421 shows as readable),
- * then RSET answered 250 (RFC 5321 4.1.1.5); 1 yes, 0 no
- */
-static int remote_alive(remote_conn *c)
-{
-    struct pollfd p = {.fd = c->fd, .events = POLLIN};
-    if (c->rlen || (c->ssl && SSL_pending(c->ssl)) || poll(&p, 1, 0) != 0)
-        return 0;
-    unsigned cap = c->cfg->remote_timeout * 1000u;
-    c->wait_ms = cap && cap < REMOTE_RSET_WAIT_MS ? cap : REMOTE_RSET_WAIT_MS;
-    int code = remote_cmd(c, "RSET");
-    c->wait_ms = 0;
-    return code == 250;
-}
-
-/* remote_conn_get - a cached live connection or a new one to ip (slot held); NULL with o filled when none */
-static remote_conn *remote_conn_get(const pochta_config *cfg, const queue_msg *m, const char *to, const char *host,
+/* remote_acquire - a cached live connection or a new one to ip (slot held); NULL with o filled when none */
+static remote_conn *remote_acquire(const pochta_config *cfg, const queue_msg *m, const char *to, const char *host,
                                     const char *ip, remote_out *o, int *reused)
 {
     remote_conn *c = NULL;
@@ -603,7 +301,7 @@ static remote_conn *remote_conn_get(const pochta_config *cfg, const queue_msg *m
         return NULL;
     }
     if (c) {
-        if (remote_alive(c)) {
+        if (remote_conn_alive(c)) {
             snprintf(c->host, sizeof c->host, "%s", host); /* the name it is reached by now (SNI stays) */
             *reused = 1;
             remote_pool_reused();
@@ -617,7 +315,7 @@ static remote_conn *remote_conn_get(const pochta_config *cfg, const queue_msg *m
     c->fd = -1;
     snprintf(c->host, sizeof c->host, "%s", host);
     snprintf(c->ip, sizeof c->ip, "%s", ip);
-    if (remote_connect(c, cfg->remote_smtp_port) < 0) {
+    if (remote_conn_connect(c, cfg->remote_smtp_port) < 0) {
         snprintf(o->status, o->statuslen, "4.4.1");
         snprintf(o->reason, o->reasonlen, "%s[%s]: %s", host, ip, c->reply);
         msglog_event(m->id, "attempt", "to=<%s> host=%s ip=%s result=noconnect", to, host, ip);
@@ -633,11 +331,18 @@ static remote_status remote_try_addr(const pochta_config *cfg, const queue_msg *
                                      const char *ip, remote_out *o)
 {
     int reused;
-    remote_conn *c = remote_conn_get(cfg, m, to, host, ip, o, &reused);
+    remote_conn *c = remote_acquire(cfg, m, to, host, ip, o, &reused);
     if (!c)
         return REMOTE_TEMPFAIL;
     remote_status st = REMOTE_TEMPFAIL;
-    if (reused || remote_open(c, o, &st) == 0)
+    int open = reused || remote_open(c, o, &st) == 0;
+    if (!open && c->tls_failed) {
+        /* opportunistic TLS (RFC 7435, Postfix's "may") must not cost the delivery: go on in clear */
+        msglog_event(m->id, "attempt", "to=<%s> host=%s ip=%s tls=failed action=retry_without_tls", to, host, ip);
+        if (remote_conn_reopen_plain(c) == 0)
+            open = remote_open(c, o, &st) == 0;
+    }
+    if (open)
         st = remote_transaction(c, m, o);
     char q[REMOTE_REPLY_MAX + 64]; /* the whole reply: escaping may grow it a little */
     log_quote(q, sizeof q, c->reply, strlen(c->reply));
@@ -647,7 +352,7 @@ static remote_status remote_try_addr(const pochta_config *cfg, const queue_msg *
     /* after a 250 at end of data the session is back at its start (RFC 5321 4.1.1.4): keep it */
     if (st == REMOTE_OK && remote_pool_put(o->dest, ip, cfg->remote_smtp_port, c->ssl != NULL, c))
         return st;
-    remote_close(c, c->code > 0);
+    remote_conn_close(c, c->code > 0);
     free(c);
     remote_pool_release(o->dest);
     return st;

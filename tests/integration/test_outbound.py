@@ -263,19 +263,34 @@ def test_null_sender_is_never_bounced(sender, peer):
     assert " dsn " not in log
 
 
-class PipeliningPeer:
-    """A raw SMTP peer on 127.0.0.103 that offers PIPELINING and records, per
-    session, the bytes of each recv() after EHLO, so a test can see whether
-    MAIL, RCPT and DATA came in one write (RFC 2920). Recipients whose local
-    part starts with "refuse" get 550 at RCPT, yet 354 at DATA, as a broken
-    server might answer; the client must then send a lone dot."""
+class RawPeer:
+    """A raw SMTP peer on ip:port, for what aiosmtpd will not do. By default it
+    offers PIPELINING and records, per session, the bytes of each recv() after
+    EHLO, so a test can see whether MAIL, RCPT and DATA came in one write (RFC
+    2920). Recipients whose local part starts with a word of RCPT_REFUSALS get
+    its reply at RCPT, yet 354 at DATA, as a broken server might answer; the
+    client must then send a lone dot. greeting= replaces the 220 greeting (a refusing host);
+    broken_tls=True offers STARTTLS, says 220 to it, then sends bytes that are
+    no TLS record and hangs up, as a server with a broken TLS setup does."""
 
-    def __init__(self, port):
+    RCPT_REFUSALS = (
+        (b"<refuse", b"550 5.1.1 no such user here\r\n"),
+        # continued, as large providers answer
+        (b"<multi", b"550-5.7.26 This mail is unauthenticated, which poses a risk\r\n"
+                    b"550-5.7.26 to the sender and the recipients.\r\n"
+                    b"550 5.7.26 Publish SPF and DKIM records.\r\n"),
+        # the enhanced code's class disagrees with the reply code's
+        (b"<mismatch", b"552 4.2.2 mailbox full for good\r\n"),
+    )
+
+    def __init__(self, ip, port, greeting=b"220 raw.outbound.test ESMTP\r\n", broken_tls=False):
         import socket
         import threading
+        self.greeting, self.broken_tls = greeting, broken_tls
         self.chunks, self.messages = [], []
         self.lone_dots = 0   # DATA sessions ended with nothing but the final dot
-        self.sock = socket.create_server(("127.0.0.103", port))
+        self.sessions = self.tls_attempts = 0
+        self.sock = socket.create_server((ip, port))
         self.sock.settimeout(0.2)
         self.running = True
         self.thread = threading.Thread(target=self.serve, daemon=True)
@@ -288,6 +303,7 @@ class PipeliningPeer:
                 conn, _ = self.sock.accept()
             except socket.timeout:
                 continue
+            self.sessions += 1
             with conn:
                 conn.settimeout(10)
                 try:
@@ -295,9 +311,13 @@ class PipeliningPeer:
                 except OSError:
                     pass
 
+    def ehlo_reply(self):
+        return b"250-raw.outbound.test\r\n" + (b"250-STARTTLS\r\n" if self.broken_tls else b"") + \
+            b"250-PIPELINING\r\n250 8BITMIME\r\n"
+
     def session(self, conn):
-        conn.sendall(b"220 pipe.outbound.test ESMTP\r\n")
-        buf, refused, in_data, body = b"", False, False, b""
+        conn.sendall(self.greeting)
+        buf, in_data, body = b"", False, b""
         while True:
             data = conn.recv(65536)
             if not data:
@@ -325,13 +345,17 @@ class PipeliningPeer:
                 line, buf = buf.split(b"\r\n", 1)
                 verb = line[:4].upper()
                 if verb == b"EHLO":
-                    conn.sendall(b"250-pipe.outbound.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+                    conn.sendall(self.ehlo_reply())
+                elif verb == b"STAR" and self.broken_tls:
+                    self.tls_attempts += 1
+                    conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+                    conn.sendall(b"this is not a TLS record at all\r\n")
+                    return
                 elif verb == b"MAIL":
-                    refused = False
                     conn.sendall(b"250 2.1.0 Ok\r\n")
                 elif verb == b"RCPT":
-                    refused = b"<refuse" in line
-                    conn.sendall(b"550 5.1.1 no such user here\r\n" if refused else b"250 2.1.5 Ok\r\n")
+                    conn.sendall(next((reply for word, reply in self.RCPT_REFUSALS if word in line),
+                                      b"250 2.1.5 Ok\r\n"))
                 elif verb == b"DATA":
                     in_data = True
                     conn.sendall(b"354 go ahead\r\n")
@@ -349,7 +373,7 @@ class PipeliningPeer:
 
 @pytest.fixture
 def pipe_peer(peer):
-    p = PipeliningPeer(peer.port)
+    p = RawPeer("127.0.0.103", peer.port)
     yield p
     p.stop()
 
@@ -370,3 +394,60 @@ def test_pipelined_refusal_at_rcpt_is_reported_and_no_message_sent(sender, pipe_
     assert pipe_peer.messages == []
     # the server said 354 to DATA after refusing the recipient: pochta ended it with a lone dot
     assert pipe_peer.lone_dots == 1
+
+
+def test_failed_tls_handshake_falls_back_to_clear_text(sender, peer):
+    """The MX offers STARTTLS but its TLS is broken: opportunistic TLS (RFC
+    7435) must not cost the delivery, so the message goes over a fresh
+    connection without STARTTLS."""
+    raw = RawPeer("127.0.0.104", peer.port, broken_tls=True)
+    try:
+        qid, subject = submit(sender, "fwd16@example.test", "someone@badtls.outbound.test")
+        log = sender.wait_log(qid, r"removed")
+    finally:
+        raw.stop()
+    assert raw.tls_attempts == 1 and raw.sessions == 2
+    assert len(raw.messages) == 1 and subject.encode() in raw.messages[0]
+    assert "tls=failed action=retry_without_tls" in log
+    assert re.search(r"attempt to=<someone@badtls\.outbound\.test> host=tlsfail\.outbound\.test "
+                     r"ip=127\.0\.0\.104 port=\d+ tls=no .*code=250", log), log
+    assert "delivered" in log and "bounced" not in log
+
+
+def test_5xx_greeting_moves_on_to_the_next_mx(sender, peer):
+    """A host that greets with 554 refuses to talk, it does not refuse the
+    recipient: the next MX gets the message (Postfix: smtp_skip_5xx_greeting)."""
+    raw = RawPeer("127.0.0.105", peer.port, greeting=b"554 5.7.1 refuser.outbound.test: no SMTP service here\r\n")
+    try:
+        qid, subject = submit(sender, "fwd17@example.test", "someone@refused.outbound.test")
+        log = sender.wait_log(qid, r"removed")
+    finally:
+        raw.stop()
+    assert raw.messages == [] and len(peer_got(peer, subject)) == 1
+    assert log.index("ip=127.0.0.105") < log.index("ip=127.0.0.100")
+    assert "no SMTP service here" in log and "bounced" not in log
+
+
+def test_5xx_greeting_of_the_only_mx_defers_not_bounces(sender, peer):
+    raw = RawPeer("127.0.0.105", peer.port, greeting=b"554 5.7.1 refuser.outbound.test: no SMTP service here\r\n")
+    try:
+        qid, _ = submit(sender, "fwd18@example.test", "someone@only554.outbound.test")
+        log = sender.wait_log(qid, r"deferred")
+    finally:
+        raw.stop()
+    assert re.search(r"deferred to=<fwd18@example\.test> .*no SMTP service here.*in the greeting", log), log
+    assert "bounced" not in log
+
+
+@pytest.mark.parametrize("local,status,text", [
+    ("multi1", "5.7.26", "550-5.7.26 This mail is unauthenticated, which poses a risk / 550-5.7.26 to the sender"),
+    ("mismatch1", "5.2.2", "552 4.2.2 mailbox full for good"),
+])
+def test_bounce_status_is_the_reply_enhanced_code(sender, pipe_peer, local, status, text):
+    """The status in the log and the notice is the reply's own RFC 3463 code,
+    read from the first line of a continued reply too, with the class of the
+    reply code (a 552 is permanent whatever its enhanced code says)."""
+    qid, _ = submit(sender, f"fwd19{local}@example.test", f"{local}@pipelined.outbound.test")
+    log = sender.wait_log(qid, r"removed")
+    assert re.search(rf"bounced .*status={re.escape(status)} ", log), log
+    assert text in log
