@@ -414,27 +414,27 @@ def test_failed_tls_handshake_falls_back_to_clear_text(sender, peer):
     assert "delivered" in log and "bounced" not in log
 
 
-def test_5xx_greeting_moves_on_to_the_next_mx(sender, peer):
+@pytest.fixture
+def refuser(peer):
+    """refuser.outbound.test: a host that greets with 554."""
+    p = RawPeer("127.0.0.105", peer.port, greeting=b"554 5.7.1 refuser.outbound.test: no SMTP service here\r\n")
+    yield p
+    p.stop()
+
+
+def test_5xx_greeting_moves_on_to_the_next_mx(sender, peer, refuser):
     """A host that greets with 554 refuses to talk, it does not refuse the
     recipient: the next MX gets the message (Postfix: smtp_skip_5xx_greeting)."""
-    raw = RawPeer("127.0.0.105", peer.port, greeting=b"554 5.7.1 refuser.outbound.test: no SMTP service here\r\n")
-    try:
-        qid, subject = submit(sender, "fwd17@example.test", "someone@refused.outbound.test")
-        log = sender.wait_log(qid, r"removed")
-    finally:
-        raw.stop()
-    assert raw.messages == [] and len(peer_got(peer, subject)) == 1
+    qid, subject = submit(sender, "fwd17@example.test", "someone@refused.outbound.test")
+    log = sender.wait_log(qid, r"removed")
+    assert refuser.sessions >= 1 and refuser.messages == [] and len(peer_got(peer, subject)) == 1
     assert log.index("ip=127.0.0.105") < log.index("ip=127.0.0.100")
     assert "no SMTP service here" in log and "bounced" not in log
 
 
-def test_5xx_greeting_of_the_only_mx_defers_not_bounces(sender, peer):
-    raw = RawPeer("127.0.0.105", peer.port, greeting=b"554 5.7.1 refuser.outbound.test: no SMTP service here\r\n")
-    try:
-        qid, _ = submit(sender, "fwd18@example.test", "someone@only554.outbound.test")
-        log = sender.wait_log(qid, r"deferred")
-    finally:
-        raw.stop()
+def test_5xx_greeting_of_the_only_mx_defers_not_bounces(sender, refuser):
+    qid, _ = submit(sender, "fwd18@example.test", "someone@only554.outbound.test")
+    log = sender.wait_log(qid, r"deferred")
     assert re.search(r"deferred to=<fwd18@example\.test> .*no SMTP service here.*in the greeting", log), log
     assert "bounced" not in log
 
